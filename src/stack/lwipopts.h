@@ -1,0 +1,134 @@
+/* culvert's lwIP configuration: NO_SYS raw API on one stack thread, IPv4+IPv6, large TCP
+ * windows with scaling, SACK out, stats on, per-netif checksum control (DESIGN §2).
+ * Time and randomness come only through stack_hooks.h so the simulator can own them. */
+#ifndef CULVERT_LWIPOPTS_H
+#define CULVERT_LWIPOPTS_H
+
+#include "stack_hooks.h"
+
+/* One thread, raw API, no OS layer. */
+#define NO_SYS 1
+#define SYS_LIGHTWEIGHT_PROT 0
+#define LWIP_SOCKET 0
+#define LWIP_NETCONN 0
+#define LWIP_TIMERS 1
+
+/* Memory: lwIP's heap and pools come from malloc so ASan sees every buffer and the pool
+ * counts below are soft (stats still count use; culvert bounds memory per socket itself). */
+#define MEM_LIBC_MALLOC 1
+#define MEMP_MEM_MALLOC 1
+#define MEM_ALIGNMENT 8
+#define MEMP_NUM_PBUF 4096
+#define MEMP_NUM_RAW_PCB 64
+#define MEMP_NUM_UDP_PCB 1024
+#define MEMP_NUM_TCP_PCB 4096
+#define MEMP_NUM_TCP_PCB_LISTEN 256
+#define MEMP_NUM_REASSDATA 64
+#define MEMP_NUM_FRAG_PBUF 256
+#define MEMP_NUM_ARP_QUEUE 256
+#define MEMP_NUM_ND6_QUEUE 256
+#define MEMP_NUM_SYS_TIMEOUT (LWIP_NUM_SYS_TIMEOUT_INTERNAL + 8)
+#define PBUF_POOL_SIZE 8192
+/* Holds a full 1514-byte frame plus a VLAN tag with room to spare: the Debian library's
+ * 590-byte pool buffers are the heap overflow described in ENVIRONMENT.md. */
+#define PBUF_POOL_BUFSIZE 1664
+
+/* Protocols. */
+#define LWIP_IPV4 1
+#define LWIP_IPV6 1
+#define LWIP_ARP 1
+#define LWIP_ETHERNET 1
+#define LWIP_ICMP 1
+#define LWIP_RAW 1
+#define LWIP_UDP 1
+#define LWIP_TCP 1
+#define LWIP_IGMP 0
+#define LWIP_DHCP 0
+#define LWIP_AUTOIP 0
+#define LWIP_DNS 0
+#define IP_REASSEMBLY 1
+#define IP_FRAG 1
+#define LWIP_IPV6_FRAG 1
+#define LWIP_IPV6_REASS 1
+#define LWIP_IPV6_MLD 1
+#define LWIP_IPV6_AUTOCONFIG 0
+/* Addresses are configured, not discovered: valid at once, as `ip addr add ... nodad`. */
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS 0
+#define LWIP_IPV6_NUM_ADDRESSES 4
+#define LWIP_ND6_ALLOW_RA_UPDATES 0
+#define LWIP_BROADCAST_PING 1
+#define LWIP_MULTICAST_PING 1
+#define LWIP_SINGLE_NETIF 0
+#define LWIP_NETIF_STATUS_CALLBACK 1
+#define LWIP_NETIF_LINK_CALLBACK 1
+#define LWIP_NUM_NETIF_CLIENT_DATA 1
+#define ETHARP_SUPPORT_STATIC_ENTRIES 1
+#define ARP_TABLE_SIZE 64
+#define LWIP_ND6_NUM_NEIGHBORS 64
+#define LWIP_ND6_NUM_DESTINATIONS 64
+#define SO_REUSE 1
+#define SO_REUSE_RXTOALL 1
+
+/* TCP: a 1 MiB window with scaling and a 1 MiB send buffer (Linux-like bulk behaviour). */
+#define TCP_MSS 1460
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 5
+#define TCP_WND (1024 * 1024)
+#define TCP_SND_BUF (1024 * 1024)
+#define TCP_SND_QUEUELEN (4 * TCP_SND_BUF / TCP_MSS)
+/* lwIP keeps the low-water mark in 16 bits even with window scaling. */
+#define TCP_SNDLOWAT (0xffff - 4 * TCP_MSS - 1)
+#define TCP_SNDQUEUELOWAT (TCP_SND_QUEUELEN / 2)
+#define MEMP_NUM_TCP_SEG (TCP_SND_QUEUELEN * 4)
+#define TCP_OVERSIZE TCP_MSS
+#define TCP_QUEUE_OOSEQ 1
+#define TCP_OOSEQ_MAX_BYTES (2 * 1024 * 1024)
+#define LWIP_TCP_SACK_OUT 1
+#define LWIP_TCP_MAX_SACK_NUM 4
+#define TCP_LISTEN_BACKLOG 1
+#define TCP_DEFAULT_LISTEN_BACKLOG 128
+#define LWIP_TCP_KEEPALIVE 1
+#define LWIP_TCP_TIMESTAMPS 0
+#define TCP_CALCULATE_EFF_SEND_MSS 1
+#define LWIP_TCP_PCB_NUM_EXT_ARGS 0
+#define TCP_TTL 64
+#define UDP_TTL 64
+
+/* Checksums: generated and checked in software unless a netif says its device offloads. */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
+#define CHECKSUM_GEN_IP 1
+#define CHECKSUM_GEN_UDP 1
+#define CHECKSUM_GEN_TCP 1
+#define CHECKSUM_GEN_ICMP 1
+#define CHECKSUM_GEN_ICMP6 1
+#define CHECKSUM_CHECK_IP 1
+#define CHECKSUM_CHECK_UDP 1
+#define CHECKSUM_CHECK_TCP 1
+#define CHECKSUM_CHECK_ICMP 1
+#define CHECKSUM_CHECK_ICMP6 1
+
+/* Statistics, read by `culvert status` and by leak checks in tests. */
+#define LWIP_STATS 1
+#define LWIP_STATS_DISPLAY 0
+#define LINK_STATS 1
+#define ETHARP_STATS 1
+#define IP_STATS 1
+#define IPFRAG_STATS 1
+#define ICMP_STATS 1
+#define UDP_STATS 1
+#define TCP_STATS 1
+#define MEM_STATS 1
+#define MEMP_STATS 1
+#define IP6_STATS 1
+#define ICMP6_STATS 1
+#define ND6_STATS 1
+#define MLD6_STATS 1
+
+/* Use the C library's errno values so lwIP's err_to_errno matches Linux. */
+#define LWIP_ERRNO_STDINCLUDE 1
+#define LWIP_PROVIDE_ERRNO 0
+
+/* Time and randomness through culvert's hooks (never the real clock or rand()). */
+#define LWIP_RAND() (culvert_stack_rand())
+
+#endif

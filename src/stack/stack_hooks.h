@@ -1,0 +1,28 @@
+/* The only way time and randomness enter lwIP (and culvert's stack code): a clock set by
+ * the stack loop and a seeded generator. One copy per lwIP instance, so the simulator's
+ * dlmopen'd instances each have their own. C linkage: lwIP is C. */
+#ifndef CULVERT_STACK_HOOKS_H
+#define CULVERT_STACK_HOOKS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Milliseconds of the stack's clock; what lwIP's sys_now() returns. */
+void culvert_stack_set_now_ms(uint32_t now_ms);
+uint32_t culvert_stack_now_ms(void);
+
+/* Seeds the generator behind LWIP_RAND() (ISNs, ephemeral ports, ...). */
+void culvert_stack_seed(uint64_t seed);
+uint32_t culvert_stack_rand(void);
+
+/* lwIP's LWIP_PLATFORM_ASSERT: a programmer error in lwIP or in our use of it. */
+void culvert_lwip_assert(const char* msg, const char* file, int line);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
