@@ -50,6 +50,8 @@
 #define IP_FRAG 1
 #define LWIP_IPV6_FRAG 1
 #define LWIP_IPV6_REASS 1
+/* 64-bit pointers do not fit lwIP's in-header reassembly bookkeeping (ip6_frag.c). */
+#define IPV6_FRAG_COPYHEADER 1
 #define LWIP_IPV6_MLD 1
 #define LWIP_IPV6_AUTOCONFIG 0
 /* Addresses are configured, not discovered: valid at once, as `ip addr add ... nodad`. */
@@ -63,6 +65,8 @@
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define LWIP_NUM_NETIF_CLIENT_DATA 1
 #define ETHARP_SUPPORT_STATIC_ENTRIES 1
+/* Queue every packet waiting for ARP, not only the last one. */
+#define ARP_QUEUEING 1
 #define ARP_TABLE_SIZE 64
 #define LWIP_ND6_NUM_NEIGHBORS 64
 #define LWIP_ND6_NUM_DESTINATIONS 64

@@ -1,0 +1,274 @@
+// The stack loop (stack.hpp): lwIP, backends, control socket and channel notifications on
+// one thread, sleeping in epoll_wait until the next event or lwIP timer.
+#include "lwip/init.h"
+#include "lwip/memp.h"
+#include "lwip/stats.h"
+#include "lwip/timeouts.h"
+
+#include "server/stack.hpp"
+
+#include "backends/backend.hpp"
+#include "server/session.hpp"
+#include "stack/backend_netif.hpp"
+#include "stack/stack_hooks.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+namespace culvert::server {
+
+namespace {
+
+// epoll tokens: kind in the top byte, a unique number below.
+enum Kind : uint64_t { kListener = 1, kSessionKind = 2, kSocketKind = 3, kBackendKind = 4 };
+constexpr uint64_t token_of(Kind kind, uint64_t n) { return (static_cast<uint64_t>(kind) << 56) | n; }
+constexpr Kind kind_of(uint64_t token) { return static_cast<Kind>(token >> 56); }
+
+uint64_t monotonic_ns() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool g_lwip_initialised = false;  // lwIP's globals exist once per process (or namespace)
+
+}  // namespace
+
+class Interface {
+public:
+    std::unique_ptr<backends::PacketBackend> backend;
+    std::unique_ptr<stack::BackendNetif> netif;
+};
+
+Stack::Stack(const StackSettings& settings) : settings_(settings) {}
+
+std::expected<std::unique_ptr<Stack>, std::string> Stack::create(const StackSettings& settings) {
+    std::unique_ptr<Stack> s(new Stack(settings));
+    if (!g_lwip_initialised) {
+        lwip_init();
+        g_lwip_initialised = true;
+    }
+    culvert_stack_seed(settings.seed);
+    s->start_ns_ = monotonic_ns();
+    s->update_clock();
+
+    s->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+    if (s->epoll_fd_ < 0) return std::unexpected(std::string("epoll_create1: ") + std::strerror(errno));
+
+    const std::string& path = settings.socket_path;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.empty() || path.size() >= sizeof addr.sun_path)
+        return std::unexpected("control socket path '" + path + "' is empty or longer than " +
+                               std::to_string(sizeof addr.sun_path - 1) + " bytes");
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+    std::memcpy(addr.sun_path, path.c_str(), path.size());
+    s->listen_fd_ = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->listen_fd_ < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
+    if (bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        if (errno != EADDRINUSE) return std::unexpected("bind " + path + ": " + std::strerror(errno));
+        // In use: another culvertd, or a stale file from one that died. Only the latter goes.
+        int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+        const bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+        close(probe);
+        if (live) return std::unexpected("another culvertd is already serving " + path);
+        unlink(path.c_str());
+        if (bind(s->listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+            return std::unexpected("bind " + path + ": " + std::strerror(errno));
+    }
+    // Who may connect is decided by the socket file's permissions (DESIGN §3): the owner's
+    // uid and group by default.
+    chmod(path.c_str(), 0660);
+    if (listen(s->listen_fd_, 128) != 0) return std::unexpected(std::string("listen: ") + std::strerror(errno));
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = token_of(kListener, 0);
+    epoll_ctl(s->epoll_fd_, EPOLL_CTL_ADD, s->listen_fd_, &ev);
+    return s;
+}
+
+Stack::~Stack() {
+    sessions_.clear();
+    orphans_.clear();
+    interfaces_.clear();
+    if (listen_fd_ >= 0) {
+        close(listen_fd_);
+        unlink(settings_.socket_path.c_str());
+    }
+    if (epoll_fd_ >= 0) close(epoll_fd_);
+}
+
+std::expected<void, std::string> Stack::add_interface(std::unique_ptr<backends::PacketBackend> backend,
+                                                      const stack::NetifConfig& config) {
+    auto iface = std::make_unique<Interface>();
+    auto netif = stack::BackendNetif::create(*backend, config);
+    if (!netif) return std::unexpected(netif.error());
+    iface->netif = std::move(*netif);
+    iface->backend = std::move(backend);
+    const int fd = iface->backend->pollable_fd();
+    if (fd >= 0) {
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u64 = token_of(kBackendKind, interfaces_.size());
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    }
+    interfaces_.push_back(std::move(iface));
+    return {};
+}
+
+void Stack::update_clock() {
+    now_ms_ = (monotonic_ns() - start_ns_) / 1000000ull;
+    culvert_stack_set_now_ms(static_cast<uint32_t>(now_ms_));
+}
+
+uint64_t Stack::register_socket(Socket* socket, int notify_fd) {
+    const uint64_t token = token_of(kSocketKind, next_token_++);
+    sockets_[token] = socket;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = token;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, notify_fd, &ev);
+    return token;
+}
+
+void Stack::unregister_socket(uint64_t token, int notify_fd) {
+    sockets_.erase(token);
+    if (notify_fd >= 0) epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, notify_fd, nullptr);
+}
+
+void Stack::mark_dirty(Socket* socket) { dirty_.push_back(socket->token()); }
+
+void Stack::reap(uint64_t token) { reap_.push_back(token); }
+
+void Stack::adopt_orphan(std::unique_ptr<Socket> socket) {
+    socket->detach_session();
+    const uint64_t token = socket->token();
+    orphans_[token] = std::move(socket);
+}
+
+void Stack::accept_clients() {
+    for (;;) {
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return;
+        const uint64_t token = token_of(kSessionKind, next_token_++);
+        sessions_[token] = std::make_unique<Session>(*this, fd, token);
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLRDHUP;
+        ev.data.u64 = token;
+        epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+        counters_.clients_accepted++;
+    }
+}
+
+void Stack::close_session(uint64_t token) {
+    auto it = sessions_.find(token);
+    if (it == sessions_.end()) return;
+    epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, it->second->control_fd(), nullptr);
+    sessions_.erase(it);  // releases every socket of the client (Session::~Session)
+    counters_.clients_closed++;
+}
+
+void Stack::handle_session(uint64_t token, uint32_t events) {
+    auto it = sessions_.find(token);
+    if (it == sessions_.end()) return;
+    bool keep = it->second->on_readable();
+    if (events & (EPOLLHUP | EPOLLERR)) keep = false;
+    if (!keep) close_session(token);
+}
+
+void Stack::step(int max_wait_ms) {
+    update_clock();
+    const u32_t lwip_wait = sys_timeouts_sleeptime();
+    int wait_ms = max_wait_ms;
+    if (lwip_wait != SYS_TIMEOUTS_SLEEPTIME_INFINITE && static_cast<int64_t>(lwip_wait) < wait_ms)
+        wait_ms = static_cast<int>(lwip_wait);
+    epoll_event events[64];
+    const int n = epoll_wait(epoll_fd_, events, 64, wait_ms);
+    update_clock();
+    for (int i = 0; i < n; ++i) {
+        const uint64_t token = events[i].data.u64;
+        switch (kind_of(token)) {
+            case kListener: accept_clients(); break;
+            case kSessionKind: handle_session(token, events[i].events); break;
+            case kSocketKind: {
+                auto it = sockets_.find(token);
+                if (it != sockets_.end()) it->second->on_notify();
+                break;
+            }
+            case kBackendKind: break;  // polled below
+        }
+    }
+    for (auto& iface : interfaces_) {
+        while (iface->netif->poll(64) == 64) {
+        }
+    }
+    // Batched rx copies; a socket may have been destroyed since it was marked.
+    for (size_t i = 0; i < dirty_.size(); ++i) {
+        auto it = sockets_.find(dirty_[i]);
+        if (it != sockets_.end()) it->second->flush();
+    }
+    dirty_.clear();
+    sys_check_timeouts();
+    for (uint64_t token : reap_) orphans_.erase(token);
+    reap_.clear();
+}
+
+void Stack::run(const std::atomic<bool>& stop) {
+    while (!stop.load(std::memory_order_relaxed)) step(100);
+}
+
+std::string Stack::status_json() const {
+    using nlohmann::json;
+    json j;
+    json c;
+#define CULVERT_COUNTER_JSON(name) c[#name] = counters_.name;
+    CULVERT_SERVER_COUNTERS(CULVERT_COUNTER_JSON)
+#undef CULVERT_COUNTER_JSON
+    j["counters"] = c;
+    j["clients"] = sessions_.size();
+    j["sockets"] = sockets_.size();
+    j["orphans"] = orphans_.size();
+    size_t segment_bytes = 0;
+    for (auto& [t, s] : sessions_)
+        if (s->memory()) segment_bytes += s->memory()->allocator.bytes_in_use();
+    j["segment_bytes_in_use"] = segment_bytes;
+    json lw;
+    lw["tcp_pcbs"] = lwip_stats.memp[MEMP_TCP_PCB]->used;
+    lw["tcp_listen_pcbs"] = lwip_stats.memp[MEMP_TCP_PCB_LISTEN]->used;
+    lw["udp_pcbs"] = lwip_stats.memp[MEMP_UDP_PCB]->used;
+    lw["tcp_segs"] = lwip_stats.memp[MEMP_TCP_SEG]->used;
+    lw["pbuf_pool"] = lwip_stats.memp[MEMP_PBUF_POOL]->used;
+    lw["pbuf_ref"] = lwip_stats.memp[MEMP_PBUF]->used;
+    lw["heap_bytes"] = lwip_stats.mem.used;
+    lw["tcp_rx_segments"] = lwip_stats.tcp.recv;
+    lw["tcp_tx_segments"] = lwip_stats.tcp.xmit;
+    lw["udp_rx"] = lwip_stats.udp.recv;
+    lw["udp_tx"] = lwip_stats.udp.xmit;
+    j["lwip"] = lw;
+    json ifs = json::array();
+    for (auto& iface : interfaces_) {
+        const auto& st = iface->netif->stats();
+        ifs.push_back({{"name", std::string(iface->backend->name())},
+                       {"rx_frames", st.rx_frames},
+                       {"tx_frames", st.tx_frames},
+                       {"rx_bytes", st.rx_bytes},
+                       {"tx_bytes", st.tx_bytes},
+                       {"rx_dropped", st.rx_too_short + st.rx_too_long + st.rx_no_pbuf + st.rx_refused},
+                       {"tx_busy", st.tx_busy}});
+    }
+    j["interfaces"] = ifs;
+    return j.dump();
+}
+
+}  // namespace culvert::server
