@@ -5,7 +5,9 @@
 // server frees spent pbufs. sendq: server commits EMPTY buffers, client fills one (length,
 // address) and releases it, server reclaims and transmits it.
 //
-// Indices are free-running 64-bit counters (slot = index % N; they never wrap in practice).
+// Indices are free-running 64-bit counters, slot = index % N. They start at 0 and would need
+// centuries to reach 2^64; only for a power-of-two N is the slot sequence also continuous
+// across that wrap. Memory safety never depends on it: a slot is always < N.
 // Memory orderings:
 // - commit(): the producer fills the item, then stores write_idx with RELEASE; the consumer
 //   loads write_idx with ACQUIRE before reading the item.
