@@ -50,6 +50,10 @@
 #define IP_FRAG 1
 #define LWIP_IPV6_FRAG 1
 #define LWIP_IPV6_REASS 1
+/* On 64-bit, lwIP's reassembly bookkeeping (a pointer and two u16) does not fit in the
+ * 8-byte fragment header it would overwrite: ip6_reass_tmr() asserts a second after start
+ * unless the header is copied out instead. */
+#define IPV6_FRAG_COPYHEADER 1
 #define LWIP_IPV6_MLD 1
 #define LWIP_IPV6_AUTOCONFIG 0
 /* Addresses are configured, not discovered: valid at once, as `ip addr add ... nodad`. */
