@@ -1,0 +1,227 @@
+// BackendNetif: lwIP's ethernet netif glue over a PacketBackend. lwIP headers come first
+// and alone: glibc's <netinet/tcp.h> redefines TCP_MSS under them (ENVIRONMENT.md), and
+// DPDK headers clash with lwIP's struct ip6_hdr.
+#include "lwip/etharp.h"
+#include "lwip/ethip6.h"
+#include "lwip/ip4_addr.h"
+#include "lwip/ip6_addr.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/stats.h"
+#include "netif/ethernet.h"
+
+#include "stack/backend_netif.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <span>
+#include <utility>
+
+namespace culvert::stack {
+namespace {
+
+constexpr size_t kEthHeaderBytes = 14;
+constexpr size_t kFrameOverheadBytes = 18;  // Ethernet header + one VLAN tag
+constexpr size_t kBurstFrames = 32;
+
+ip4_addr_t to_lwip(const Ipv4Address& a) {
+    ip4_addr_t out;
+    IP4_ADDR(&out, a[0], a[1], a[2], a[3]);
+    return out;
+}
+
+ip4_addr_t mask_for(uint8_t prefix_len) {
+    ip4_addr_t out;
+    const uint32_t host_order = prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
+    ip4_addr_set_u32(&out, lwip_htonl(host_order));
+    return out;
+}
+
+ip6_addr_t to_lwip(const Ipv6Address& a) {
+    ip6_addr_t out{};
+    std::memcpy(out.addr, a.data(), a.size());  // addr[] holds network-order words
+    ip6_addr_clear_zone(&out);
+    return out;
+}
+
+}  // namespace
+
+BackendNetif::BackendNetif(backends::PacketBackend& backend, uint16_t mtu)
+    : backend_(backend),
+      mtu_(mtu),
+      netif_(std::make_unique<::netif>()),
+      tx_frame_(mtu + kFrameOverheadBytes) {}
+
+std::expected<std::unique_ptr<BackendNetif>, std::string> BackendNetif::create(
+    backends::PacketBackend& backend, const NetifConfig& config) {
+    const backends::BackendCaps caps = backend.caps();
+    const std::string where = "netif over " + std::string(backend.name()) + ": ";
+    if (config.mtu > caps.mtu) {
+        return std::unexpected(where + "MTU " + std::to_string(config.mtu) +
+                               " exceeds the backend's " + std::to_string(caps.mtu));
+    }
+    const uint16_t mtu = config.mtu != 0 ? config.mtu : caps.mtu;
+    // IPv6 needs 1280 (RFC 8200 §5); IPv4 alone works down to 576 (RFC 791).
+    if (mtu < 576 || (!config.ipv6.empty() && mtu < 1280)) {
+        return std::unexpected(where + "MTU " + std::to_string(mtu) + " is too small");
+    }
+    if (config.ipv4 && config.ipv4->prefix_len > 32) {
+        return std::unexpected(where + "IPv4 prefix length " +
+                               std::to_string(config.ipv4->prefix_len) + " is over 32");
+    }
+    if (config.ipv6.size() > LWIP_IPV6_NUM_ADDRESSES - 1) {
+        return std::unexpected(where + std::to_string(config.ipv6.size()) +
+                               " IPv6 addresses configured; at most " +
+                               std::to_string(LWIP_IPV6_NUM_ADDRESSES - 1) +
+                               " fit next to the link-local one");
+    }
+    for (const Ipv6Address& a : config.ipv6) {
+        const ip6_addr_t addr = to_lwip(a);
+        if (ip6_addr_ismulticast(&addr) || ip6_addr_isany(&addr) || ip6_addr_isloopback(&addr)) {
+            return std::unexpected(where + "IPv6 address " + ip6addr_ntoa(&addr) +
+                                   " is not a unicast address");
+        }
+    }
+
+    std::unique_ptr<BackendNetif> self(new BackendNetif(backend, mtu));
+    ::netif* nif = self->netif_.get();
+
+    ip4_addr_t addr{}, mask{}, gw{};
+    if (config.ipv4) {
+        addr = to_lwip(config.ipv4->address);
+        mask = mask_for(config.ipv4->prefix_len);
+        if (config.ipv4->gateway) gw = to_lwip(*config.ipv4->gateway);
+    }
+    if (netif_add(nif, &addr, &mask, &gw, self.get(), &BackendNetif::init, ethernet_input) ==
+        nullptr) {
+        return std::unexpected(where + "lwIP refused netif_add");
+    }
+    self->added_ = true;
+
+    // Checksums the device handles need not be done twice; ICMP stays in software (no
+    // device offloads it). netif_add enabled everything.
+    uint16_t checksums = NETIF_CHECKSUM_ENABLE_ALL;
+    if (caps.tx_csum_ipv4) checksums &= ~NETIF_CHECKSUM_GEN_IP;
+    if (caps.tx_csum_l4) checksums &= ~(NETIF_CHECKSUM_GEN_UDP | NETIF_CHECKSUM_GEN_TCP);
+    if (caps.rx_csum_ipv4) checksums &= ~NETIF_CHECKSUM_CHECK_IP;
+    if (caps.rx_csum_l4) checksums &= ~(NETIF_CHECKSUM_CHECK_UDP | NETIF_CHECKSUM_CHECK_TCP);
+    NETIF_SET_CHECKSUM_CTRL(nif, checksums);
+
+    // Slot 0: fe80::/64 with the EUI-64 of our MAC; with DAD off lwIP makes it PREFERRED.
+    netif_create_ip6_linklocal_address(nif, 1);
+    for (const Ipv6Address& a : config.ipv6) {
+        const ip6_addr_t addr6 = to_lwip(a);
+        s8_t index = -1;
+        if (netif_add_ip6_address(nif, &addr6, &index) != ERR_OK || index < 0) {
+            return std::unexpected(where + "no free IPv6 address slot for " + ip6addr_ntoa(&addr6));
+        }
+        // lwIP's "VALID" bit alone means DEPRECATED (not chosen as a source for new
+        // connections); PREFERRED is valid and usable for everything.
+        netif_ip6_addr_set_state(nif, index, IP6_ADDR_PREFERRED);
+    }
+
+    netif_set_up(nif);
+    if (caps.link_up) netif_set_link_up(nif);
+    if (config.make_default) netif_set_default(nif);
+    return self;
+}
+
+BackendNetif::~BackendNetif() {
+    // Also drops its ARP and neighbour entries and any frames queued on them.
+    if (added_) netif_remove(netif_.get());
+}
+
+err_t BackendNetif::init(::netif* nif) {
+    auto* self = static_cast<BackendNetif*>(nif->state);
+    const backends::MacAddress mac = self->backend_.mac();
+    nif->name[0] = 'c';
+    nif->name[1] = 'v';
+    nif->mtu = self->mtu_;
+    nif->hwaddr_len = ETH_HWADDR_LEN;
+    std::memcpy(nif->hwaddr, mac.data(), ETH_HWADDR_LEN);
+    // MLD6 lets lwIP join the solicited-node groups that neighbour solicitations go to.
+    nif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET | NETIF_FLAG_MLD6;
+    nif->output = etharp_output;
+    nif->output_ip6 = ethip6_output;
+    nif->linkoutput = &BackendNetif::linkoutput;
+    return ERR_OK;
+}
+
+err_t BackendNetif::linkoutput(::netif* nif, ::pbuf* p) {
+    auto* self = static_cast<BackendNetif*>(nif->state);
+    if (p->tot_len > self->tx_frame_.size()) {
+        ++self->stats_.tx_too_long;
+        LINK_STATS_INC(link.drop);
+        return ERR_IF;
+    }
+    backends::Frame frame{};
+    if (p->next == nullptr) {
+        frame = {static_cast<std::byte*>(p->payload), p->len};  // tx_burst copies it out
+    } else {
+        const u16_t len = pbuf_copy_partial(p, self->tx_frame_.data(), p->tot_len, 0);
+        frame = {self->tx_frame_.data(), len};
+    }
+    if (self->backend_.tx_burst(std::span<const backends::Frame>(&frame, 1)) == 0) {
+        // Back-pressure: TCP keeps the segment and retries; UDP callers see ERR_MEM.
+        ++self->stats_.tx_busy;
+        LINK_STATS_INC(link.drop);
+        return ERR_MEM;
+    }
+    ++self->stats_.tx_frames;
+    self->stats_.tx_bytes += frame.len;
+    LINK_STATS_INC(link.xmit);
+    return ERR_OK;
+}
+
+size_t BackendNetif::poll(size_t max_frames) {
+    std::array<backends::Frame, kBurstFrames> burst;
+    size_t total = 0;
+    while (total < max_frames) {
+        const size_t want = std::min(kBurstFrames, max_frames - total);
+        const size_t got = backend_.rx_burst(std::span(burst.data(), want));
+        // Each frame is copied into pbufs before the next rx_burst reuses the buffers.
+        for (size_t i = 0; i < got; ++i) deliver(burst[i]);
+        total += got;
+        if (got < want) break;
+    }
+    return total;
+}
+
+void BackendNetif::deliver(const backends::Frame& frame) {
+    if (frame.len < kEthHeaderBytes) {
+        ++stats_.rx_too_short;
+        LINK_STATS_INC(link.lenerr);
+        return;
+    }
+    if (frame.len > mtu_ + kFrameOverheadBytes) {
+        ++stats_.rx_too_long;
+        LINK_STATS_INC(link.lenerr);
+        return;
+    }
+    // PBUF_POOL buffers hold a full 1518-byte frame (lwipopts.h); jumbo frames chain.
+    pbuf* p = pbuf_alloc(PBUF_RAW, frame.len, PBUF_POOL);
+    if (p == nullptr) {
+        ++stats_.rx_no_pbuf;
+        LINK_STATS_INC(link.memerr);
+        return;
+    }
+    pbuf_take(p, frame.data, frame.len);
+    LINK_STATS_INC(link.recv);
+    // netif->input owns p when it returns ERR_OK; on an error the caller frees it.
+    if (netif_->input(p, netif_.get()) != ERR_OK) {
+        pbuf_free(p);
+        ++stats_.rx_refused;
+        return;
+    }
+    ++stats_.rx_frames;
+    stats_.rx_bytes += frame.len;
+}
+
+bool BackendNetif::refresh_link() {
+    const bool up = backend_.caps().link_up;
+    if (up && !netif_is_link_up(netif_.get())) netif_set_link_up(netif_.get());
+    if (!up && netif_is_link_up(netif_.get())) netif_set_link_down(netif_.get());
+    return up;
+}
+
+}  // namespace culvert::stack
