@@ -50,7 +50,9 @@
 #define IP_FRAG 1
 #define LWIP_IPV6_FRAG 1
 #define LWIP_IPV6_REASS 1
-/* 64-bit pointers do not fit lwIP's in-header reassembly bookkeeping (ip6_frag.c). */
+/* On 64-bit, lwIP's reassembly bookkeeping (a pointer and two u16) does not fit in the
+ * 8-byte fragment header it would overwrite: ip6_reass_tmr() asserts a second after start
+ * unless the header is copied out instead. */
 #define IPV6_FRAG_COPYHEADER 1
 #define LWIP_IPV6_MLD 1
 #define LWIP_IPV6_AUTOCONFIG 0

@@ -1,0 +1,2 @@
+culvert_add_test(backend_netif_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/backend_netif_test.cpp
+  LIBS culvert_netif LABELS unit)
