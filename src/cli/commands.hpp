@@ -32,9 +32,9 @@ using TrailingArgs = std::optional<std::vector<std::string>>;
 // parsing, so it may read the variables its options were bound to. A command that does
 // not set takes_trailing never sees a "--" (main() rejects it as a usage error).
 struct Command {
-  CLI::App* app = nullptr;
-  std::function<int(TrailingArgs trailing)> action;
-  bool takes_trailing = false;
+    CLI::App* app = nullptr;
+    std::function<int(TrailingArgs trailing)> action;
+    bool takes_trailing = false;
 };
 using CommandRegistration = Command (*)(CLI::App& parent);
 

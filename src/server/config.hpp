@@ -24,27 +24,27 @@ using Ipv6Address = std::array<uint8_t, 16>;  // network byte order, as inet_pto
 // (10.0.0.2 == 0x0a000002): comparisons and masks read naturally; convert with htonl()
 // when handing it to lwIP, whose ip4_addr_t holds network order.
 struct Ipv4Prefix {
-  uint32_t address = 0;
-  uint8_t prefix_len = 0;
-  bool operator==(const Ipv4Prefix&) const = default;
+    uint32_t address = 0;
+    uint8_t prefix_len = 0;
+    bool operator==(const Ipv4Prefix&) const = default;
 };
 struct Ipv6Prefix {
-  Ipv6Address address{};
-  uint8_t prefix_len = 0;
-  bool operator==(const Ipv6Prefix&) const = default;
+    Ipv6Address address{};
+    uint8_t prefix_len = 0;
+    bool operator==(const Ipv6Prefix&) const = default;
 };
 
 struct InterfaceConfig {
-  std::string name;     // the TAP device name (or a DPDK port later)
-  std::string backend;  // one of available_backends()
-  MacAddress mac{};     // culvert's own MAC; default_mac(name) unless configured
-  std::optional<Ipv4Prefix> ipv4;
-  std::optional<uint32_t> ipv4_gateway;  // host byte order; inside ipv4's subnet
-  std::vector<Ipv6Prefix> ipv6;
-  std::optional<Ipv6Address> ipv6_gateway;
-  std::optional<std::string> capture;  // pcap file to mirror frames into
-  std::optional<std::string> netns;    // network namespace to open the TAP in
-  bool operator==(const InterfaceConfig&) const = default;
+    std::string name;     // the TAP device name (or a DPDK port later)
+    std::string backend;  // one of available_backends()
+    MacAddress mac{};     // culvert's own MAC; default_mac(name) unless configured
+    std::optional<Ipv4Prefix> ipv4;
+    std::optional<uint32_t> ipv4_gateway;  // host byte order; inside ipv4's subnet
+    std::vector<Ipv6Prefix> ipv6;
+    std::optional<Ipv6Address> ipv6_gateway;
+    std::optional<std::string> capture;  // pcap file to mirror frames into
+    std::optional<std::string> netns;    // network namespace to open the TAP in
+    bool operator==(const InterfaceConfig&) const = default;
 };
 
 inline constexpr size_t kMiB = size_t{1} << 20;
@@ -55,21 +55,21 @@ inline constexpr size_t kMinSegmentMib = 1;
 inline constexpr size_t kMaxSegmentMib = 64 * 1024;
 
 struct Config {
-  std::string socket_path;  // default_socket_path() unless configured
-  std::vector<InterfaceConfig> interfaces;
-  std::string log_level = "info";  // one of log_levels()
-  size_t segment_bytes = kDefaultSegmentBytes;  // per-client shared segment
-  uint64_t seed = 0;     // 0: the server draws one from the clock at start (and prints it)
-  bool foreground = true;  // no daemon mode exists yet; nothing sets this to false
-  bool operator==(const Config&) const = default;
+    std::string socket_path;  // default_socket_path() unless configured
+    std::vector<InterfaceConfig> interfaces;
+    std::string log_level = "info";               // one of log_levels()
+    size_t segment_bytes = kDefaultSegmentBytes;  // per-client shared segment
+    uint64_t seed = 0;       // 0: the server draws one from the clock at start (and prints it)
+    bool foreground = true;  // no daemon mode exists yet; nothing sets this to false
+    bool operator==(const Config&) const = default;
 };
 
 // What culvertd's command line asked for when it is not "run with this configuration":
 // --help / --version (exit_code 0, message for stdout) or a bad command line or
 // configuration (exit_code 2, message for stderr).
 struct StartupExit {
-  int exit_code = 2;
-  std::string message;
+    int exit_code = 2;
+    std::string message;
 };
 
 // culvertd [--config FILE] [--socket PATH] [--log-level L] [--segment-mib N] [--seed N]
