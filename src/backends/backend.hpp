@@ -24,9 +24,9 @@ struct Frame {
 // in exactly one of: rx_frames, rx_dropped, rx_errors (receive) / tx_frames, tx_dropped
 // (transmit). Frames that tx_burst did not take are counted nowhere: the caller still has them.
 struct BackendStats {
-    uint64_t rx_frames = 0;   // delivered by rx_burst
+    uint64_t rx_frames = 0;  // delivered by rx_burst
     uint64_t rx_bytes = 0;
-    uint64_t tx_frames = 0;   // handed to the device
+    uint64_t tx_frames = 0;  // handed to the device
     uint64_t tx_bytes = 0;
     uint64_t rx_dropped = 0;  // lost for lack of room (device queue or buffer pool)
     uint64_t tx_dropped = 0;  // taken by tx_burst but refused by the device (e.g. link down)
@@ -58,7 +58,7 @@ using MacAddress = std::array<uint8_t, 6>;
 // rx_burst and tx_burst are the fast path: they never allocate, never block, and report
 // trouble only through counters and short counts.
 class PacketBackend {
-public:
+  public:
     virtual ~PacketBackend() = default;
 
     virtual std::string_view name() const = 0;

@@ -70,10 +70,9 @@ std::expected<std::unique_ptr<BackendNetif>, std::string> BackendNetif::create(
                                std::to_string(config.ipv4->prefix_len) + " is over 32");
     }
     if (config.ipv6.size() > LWIP_IPV6_NUM_ADDRESSES - 1) {
-        return std::unexpected(where + std::to_string(config.ipv6.size()) +
-                               " IPv6 addresses configured; at most " +
-                               std::to_string(LWIP_IPV6_NUM_ADDRESSES - 1) +
-                               " fit next to the link-local one");
+        return std::unexpected(
+            where + std::to_string(config.ipv6.size()) + " IPv6 addresses configured; at most " +
+            std::to_string(LWIP_IPV6_NUM_ADDRESSES - 1) + " fit next to the link-local one");
     }
     for (const Ipv6Address& a : config.ipv6) {
         const ip6_addr_t addr = to_lwip(a);

@@ -20,8 +20,8 @@ struct pbuf;
 
 namespace culvert::stack {
 
-using Ipv4Address = std::array<uint8_t, 4>;    // network order: {10, 77, 0, 2}
-using Ipv6Address = std::array<uint8_t, 16>;   // network order
+using Ipv4Address = std::array<uint8_t, 4>;   // network order: {10, 77, 0, 2}
+using Ipv6Address = std::array<uint8_t, 16>;  // network order
 
 struct Ipv4Config {
     Ipv4Address address{};
@@ -42,20 +42,20 @@ struct NetifConfig {
 
 // Every received frame ends in exactly one rx_* counter; every frame lwIP sends, in one tx_*.
 struct NetifStats {
-    uint64_t rx_frames = 0;       // handed to lwIP
+    uint64_t rx_frames = 0;  // handed to lwIP
     uint64_t rx_bytes = 0;
-    uint64_t rx_too_short = 0;    // dropped: shorter than an Ethernet header (14 bytes)
-    uint64_t rx_too_long = 0;     // dropped: longer than mtu + 18
-    uint64_t rx_no_pbuf = 0;      // dropped: lwIP's PBUF_POOL is empty
-    uint64_t rx_refused = 0;      // dropped: netif->input returned an error
-    uint64_t tx_frames = 0;       // taken by the backend
+    uint64_t rx_too_short = 0;  // dropped: shorter than an Ethernet header (14 bytes)
+    uint64_t rx_too_long = 0;   // dropped: longer than mtu + 18
+    uint64_t rx_no_pbuf = 0;    // dropped: lwIP's PBUF_POOL is empty
+    uint64_t rx_refused = 0;    // dropped: netif->input returned an error
+    uint64_t tx_frames = 0;     // taken by the backend
     uint64_t tx_bytes = 0;
-    uint64_t tx_busy = 0;         // the backend did not take it (lwIP got ERR_MEM)
-    uint64_t tx_too_long = 0;     // lwIP built a frame over mtu + 18 (lwIP got ERR_IF)
+    uint64_t tx_busy = 0;      // the backend did not take it (lwIP got ERR_MEM)
+    uint64_t tx_too_long = 0;  // lwIP built a frame over mtu + 18 (lwIP got ERR_IF)
 };
 
 class BackendNetif {
-public:
+  public:
     // Adds and sets up an lwIP netif over `backend`, which must outlive it. lwip_init() must
     // have run. Errors are bad configurations (a message says which).
     static std::expected<std::unique_ptr<BackendNetif>, std::string> create(
@@ -79,7 +79,7 @@ public:
     // For binding pcbs (tcp_bind_netif, udp_bind_netif) and lwIP's own netif calls.
     ::netif* lwip_netif() { return netif_.get(); }
 
-private:
+  private:
     BackendNetif(backends::PacketBackend& backend, uint16_t mtu);
     void deliver(const backends::Frame& frame);
     // lwIP callbacks; they return err_t, which is s8_t (int8_t).

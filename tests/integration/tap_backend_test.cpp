@@ -3,6 +3,7 @@
 // opens a TAP there, and exchanges real traffic with the kernel on the TAP's other side.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ifaddrs.h>
 #include <linux/if_link.h>
 #include <linux/if_packet.h>
@@ -63,7 +64,7 @@ bool under_ci() {
 
 // A child process (`/bin/sh -c cmd`) with its output captured in a temporary file.
 class Child {
-public:
+  public:
     explicit Child(const std::string& cmd) {
         char path[] = "/tmp/culvert-tap-test-XXXXXX";
         const int out = mkstemp(path);
@@ -74,7 +75,8 @@ public:
         posix_spawn_file_actions_adddup2(&actions, out, 1);
         posix_spawn_file_actions_adddup2(&actions, out, 2);
         const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
-        if (posix_spawn(&pid_, "/bin/sh", &actions, nullptr, const_cast<char**>(argv), environ) != 0) {
+        if (posix_spawn(&pid_, "/bin/sh", &actions, nullptr, const_cast<char**>(argv), environ) !=
+            0) {
             pid_ = -1;
         }
         posix_spawn_file_actions_destroy(&actions);
@@ -106,7 +108,7 @@ public:
         return s.str();
     }
 
-private:
+  private:
     pid_t pid_ = -1;
     bool exited_ = false;
     int status_ = -1;
@@ -132,8 +134,8 @@ KernelCounters kernel_counters(const std::string& ifname) {
     ifaddrs* list = nullptr;
     if (getifaddrs(&list) != 0) return k;
     for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-        if (i->ifa_addr != nullptr && i->ifa_addr->sa_family == AF_PACKET && i->ifa_data != nullptr &&
-            ifname == i->ifa_name) {
+        if (i->ifa_addr != nullptr && i->ifa_addr->sa_family == AF_PACKET &&
+            i->ifa_data != nullptr && ifname == i->ifa_name) {
             const auto* s = static_cast<const rtnl_link_stats*>(i->ifa_data);
             k = {s->rx_packets, s->tx_packets, true};
         }
@@ -175,7 +177,7 @@ bool wait_readable(int fd, int timeout_ms) {
 
 // Every test runs in a fresh network namespace of its own thread; TearDown returns.
 class TapNetnsTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         if (const std::string why = missing_privileges(); !why.empty()) {
             if (under_ci()) FAIL() << why << ": CI must run this test, not skip it";
@@ -211,7 +213,7 @@ protected:
 
 // A TAP "cvt0" with the kernel at 10.77.0.1/fd77::1 and lwIP at 10.77.0.2/fd77::2.
 class TapLwipTest : public TapNetnsTest {
-protected:
+  protected:
     void SetUp() override {
         TapNetnsTest::SetUp();
         if (IsSkipped() || HasFatalFailure()) return;
@@ -263,7 +265,8 @@ protected:
     void expect_backend_and_netif_agree() {
         const BackendStats b = tap_->stats();
         const auto& n = netif_->stats();
-        EXPECT_EQ(b.rx_frames, n.rx_frames + n.rx_too_short + n.rx_too_long + n.rx_no_pbuf + n.rx_refused);
+        EXPECT_EQ(b.rx_frames,
+                  n.rx_frames + n.rx_too_short + n.rx_too_long + n.rx_no_pbuf + n.rx_refused);
         EXPECT_EQ(b.tx_frames + b.tx_dropped, n.tx_frames);
         EXPECT_EQ(n.rx_no_pbuf, 0u);
         EXPECT_EQ(n.tx_busy, 0u);
@@ -315,10 +318,12 @@ TEST_F(TapLwipTest, FullSizeFramesCrossTheTapBothWays) {
     std::string out;
     // 1472 + 8 (ICMP) + 20 (IP) = 1500: a 1514-byte frame each way; -M do forbids
     // fragmenting, so only whole frames can pass.
-    EXPECT_EQ(run_while_pumping("ping -n -c 2 -i 0.2 -w 10 -s 1472 -M do 10.77.0.2", &out), 0) << out;
+    EXPECT_EQ(run_while_pumping("ping -n -c 2 -i 0.2 -w 10 -s 1472 -M do 10.77.0.2", &out), 0)
+        << out;
     EXPECT_NE(out.find("1480 bytes from 10.77.0.2"), std::string::npos) << out;
     // 1452 + 8 (ICMPv6) + 40 (IPv6) = 1500.
-    EXPECT_EQ(run_while_pumping("ping -6 -n -c 2 -i 0.2 -w 10 -s 1452 -M do fd77::2", &out), 0) << out;
+    EXPECT_EQ(run_while_pumping("ping -6 -n -c 2 -i 0.2 -w 10 -s 1452 -M do fd77::2", &out), 0)
+        << out;
     EXPECT_NE(out.find("1460 bytes from fd77::2"), std::string::npos) << out;
     const BackendStats after = tap_->stats();
     EXPECT_GE(after.rx_bytes - before.rx_bytes, 4u * 1514);
@@ -334,8 +339,9 @@ TEST_F(TapLwipTest, FullSizeFramesCrossTheTapBothWays) {
 TEST_F(TapNetnsTest, OversizedFramesFromTheKernelAreDroppedAndCounted) {
     culvert::testing::lwip_init_once();
     // A persistent TAP whose kernel MTU (1600) is above the stack's (1500).
-    expect_ok("ip tuntap add mode tap name cvt1 && ip link set cvt1 mtu 1600 && "
-              "sysctl -qw net.ipv6.conf.cvt1.disable_ipv6=1");
+    expect_ok(
+        "ip tuntap add mode tap name cvt1 && ip link set cvt1 mtu 1600 && "
+        "sysctl -qw net.ipv6.conf.cvt1.disable_ipv6=1");
     TapConfig config;
     config.name = "cvt1";
     config.mac = kOurMac;
@@ -353,14 +359,17 @@ TEST_F(TapNetnsTest, OversizedFramesFromTheKernelAreDroppedAndCounted) {
 
     const int sock = packet_socket("cvt1", kTestEthertype);
     ASSERT_GE(sock, 0) << std::strerror(errno);
-    const Bytes longest_ok = test_frame(1518, 1), too_long = test_frame(1519, 2), jumbo = test_frame(1614, 3);
+    const Bytes longest_ok = test_frame(1518, 1), too_long = test_frame(1519, 2),
+                jumbo = test_frame(1614, 3);
     for (const Bytes* f : {&longest_ok, &too_long, &jumbo}) {
-        ASSERT_EQ(send(sock, f->data(), f->size(), 0), static_cast<ssize_t>(f->size())) << std::strerror(errno);
+        ASSERT_EQ(send(sock, f->data(), f->size(), 0), static_cast<ssize_t>(f->size()))
+            << std::strerror(errno);
     }
     // Raised after open: a frame longer than the backend's buffers can only be counted.
     expect_ok("ip link set cvt1 mtu 3000");
     const Bytes truncated = test_frame(2514, 4);
-    ASSERT_EQ(send(sock, truncated.data(), truncated.size(), 0), static_cast<ssize_t>(truncated.size()))
+    ASSERT_EQ(send(sock, truncated.data(), truncated.size(), 0),
+              static_cast<ssize_t>(truncated.size()))
         << std::strerror(errno);
     close(sock);
 
@@ -435,7 +444,9 @@ TEST_F(TapNetnsTest, RxBurstReturnsQueuedFramesInOrderAndTxBurstReachesTheKernel
     // Transmit: the kernel's packet socket sees exactly what we wrote, in order.
     std::vector<Bytes> out{test_frame(64, 10), test_frame(1514, 11), test_frame(300, 12)};
     std::vector<Frame> views;
-    for (Bytes& f : out) views.push_back(Frame{reinterpret_cast<std::byte*>(f.data()), static_cast<uint16_t>(f.size())});
+    for (Bytes& f : out)
+        views.push_back(
+            Frame{reinterpret_cast<std::byte*>(f.data()), static_cast<uint16_t>(f.size())});
     EXPECT_EQ(tap.tx_burst(views), 3u);
     for (const Bytes& f : out) {
         ASSERT_TRUE(wait_readable(sock, 2000));
@@ -482,6 +493,34 @@ TEST_F(TapNetnsTest, CreatedTapIsRemovedWhenTheBackendCloses) {
     EXPECT_NE(if_nametoindex(name.c_str()), 0u);
     opened->reset();
     EXPECT_EQ(if_nametoindex(name.c_str()), 0u) << name << " outlived its backend";
+}
+
+// Without CAP_NET_ADMIN a process may attach a TAP made for its uid, and nothing else.
+TEST_F(TapNetnsTest, UnprivilegedUserAttachesOnlyATapMadeForIt) {
+    constexpr uid_t kNobody = 65534;
+    expect_ok("ip tuntap add mode tap user 65534 name cvtu0 && ip link set cvtu0 up");
+    const pid_t child = fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        // Exit codes tell the parent which step went wrong.
+        if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0) _exit(10);
+        TapConfig config;
+        config.name = "cvtu0";
+        auto mine = TapBackend::open(config);
+        if (!mine.has_value()) _exit(11);
+        if (!(*mine)->caps().link_up) _exit(12);
+        config.name = "cvtu1";
+        auto other = TapBackend::open(config);
+        if (other.has_value()) _exit(13);
+        if (other.error().errno_value != EPERM) _exit(14);
+        if (other.error().message.find("CAP_NET_ADMIN") == std::string::npos) _exit(15);
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "10: dropping root, 11: attach refused, 12: link down, "
+                                         "13: create allowed, 14: errno, 15: message";
 }
 
 TEST_F(TapNetnsTest, AttachErrorsAreValuesWithReasons) {

@@ -38,7 +38,7 @@ constexpr std::array<uint8_t, 16> kPeerIp6{0xfd, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0
 
 // An in-memory backend: tests queue frames to receive and read what was transmitted.
 class FakeBackend final : public culvert::backends::PacketBackend {
-public:
+  public:
     BackendCaps caps_{.mtu = 1500, .link_up = true};
     std::deque<Bytes> rx_queue;
     std::vector<Bytes> sent;
@@ -54,7 +54,8 @@ public:
             rx_current_.push_back(std::move(rx_queue.front()));
             rx_queue.pop_front();
             Bytes& b = rx_current_.back();
-            frames[n++] = Frame{reinterpret_cast<std::byte*>(b.data()), static_cast<uint16_t>(b.size())};
+            frames[n++] =
+                Frame{reinterpret_cast<std::byte*>(b.data()), static_cast<uint16_t>(b.size())};
             ++stats_.rx_frames;
         }
         return n;
@@ -71,7 +72,7 @@ public:
     int pollable_fd() const override { return -1; }
     BackendStats stats() const override { return stats_; }
 
-private:
+  private:
     std::vector<Bytes> rx_current_;
     BackendStats stats_{};
 };
@@ -82,7 +83,9 @@ void put16(Bytes& b, size_t at, uint16_t v) {
     b[at] = static_cast<uint8_t>(v >> 8);
     b[at + 1] = static_cast<uint8_t>(v);
 }
-uint16_t get16(const Bytes& b, size_t at) { return static_cast<uint16_t>((b[at] << 8) | b[at + 1]); }
+uint16_t get16(const Bytes& b, size_t at) {
+    return static_cast<uint16_t>((b[at] << 8) | b[at + 1]);
+}
 
 uint32_t sum16(const uint8_t* p, size_t n, uint32_t sum = 0) {
     for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>((p[i] << 8) | p[i + 1]);
@@ -167,7 +170,7 @@ Bytes neighbour_solicitation_for_us() {
 }
 
 class BackendNetifTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         static bool initialised = false;
         if (!initialised) lwip_init();
@@ -220,8 +223,9 @@ TEST_F(BackendNetifTest, FramesOutsideEthernetLengthsAreDroppedAndCountedBeforeL
     backend_.rx_queue.push_back(Bytes{});
     backend_.rx_queue.push_back(Bytes(13, 0xab));
     backend_.rx_queue.push_back(ethernet(kOurMac, kPeerMac, 0x88b5, 1500 + 4 + 1));  // 1519 bytes
-    backend_.rx_queue.push_back(ethernet(kOurMac, kPeerMac, 0x88b5, 0));             // 14: the shortest
-    backend_.rx_queue.push_back(ethernet(kOurMac, kPeerMac, 0x88b5, 1500 + 4));      // 1518: the longest
+    backend_.rx_queue.push_back(ethernet(kOurMac, kPeerMac, 0x88b5, 0));  // 14: the shortest
+    backend_.rx_queue.push_back(
+        ethernet(kOurMac, kPeerMac, 0x88b5, 1500 + 4));  // 1518: the longest
 
     EXPECT_EQ(netif_->poll(64), 5u);
     EXPECT_EQ(netif_->stats().rx_too_short, 2u);
@@ -245,7 +249,8 @@ TEST_F(BackendNetifTest, ConfiguredMtuBoundsAcceptedFrames) {
 
 TEST_F(BackendNetifTest, PollStopsAtMaxFramesAndLeavesTheRest) {
     bring_up(config());
-    for (int i = 0; i < 40; ++i) backend_.rx_queue.push_back(ethernet(kOurMac, kPeerMac, 0x88b5, 46));
+    for (int i = 0; i < 40; ++i)
+        backend_.rx_queue.push_back(ethernet(kOurMac, kPeerMac, 0x88b5, 46));
     EXPECT_EQ(netif_->poll(35), 35u);  // crosses one internal burst boundary
     EXPECT_EQ(backend_.rx_queue.size(), 5u);
     EXPECT_EQ(netif_->poll(64), 5u);
@@ -263,7 +268,8 @@ TEST_F(BackendNetifTest, ComingUpAnnouncesOurAddressWithGratuitousArp) {
             announced = true;
         }
     }
-    EXPECT_TRUE(announced) << startup_frames_.size() << " frames at start, none announces 10.77.0.2";
+    EXPECT_TRUE(announced) << startup_frames_.size()
+                           << " frames at start, none announces 10.77.0.2";
     uint64_t bytes = 0;
     for (const Bytes& f : startup_frames_) bytes += f.size();
     EXPECT_EQ(netif_->stats().tx_frames, startup_frames_.size());
@@ -302,7 +308,8 @@ TEST_F(BackendNetifTest, EchoReplyCarriesPayloadAndValidChecksums) {
     EXPECT_EQ(fold(sum16(&r[14], 20)), 0) << "IP header checksum";
     EXPECT_EQ(r[34], 0) << "echo reply";
     EXPECT_EQ(fold(sum16(&r[34], r.size() - 34)), 0) << "ICMP checksum";
-    EXPECT_TRUE(std::equal(request.begin() + 38, request.end(), r.begin() + 38)) << "id, seq, payload";
+    EXPECT_TRUE(std::equal(request.begin() + 38, request.end(), r.begin() + 38))
+        << "id, seq, payload";
 }
 
 TEST_F(BackendNetifTest, TxChecksumOffloadLeavesIpChecksumToTheDevice) {
@@ -344,7 +351,7 @@ TEST_F(BackendNetifTest, Ipv6LinkLocalComesFromMacAndConfiguredAddressesArePrefe
     bring_up(config());
     ::netif* nif = netif_->lwip_netif();
     // EUI-64 of 02:63:76:00:00:01 with the universal/local bit flipped: fe80::63:76ff:fe00:1.
-    const std::array<uint8_t, 16> link_local{0xfe, 0x80, 0, 0, 0, 0, 0, 0,
+    const std::array<uint8_t, 16> link_local{0xfe, 0x80, 0,    0,    0,    0,    0,    0,
                                              0x00, 0x63, 0x76, 0xff, 0xfe, 0x00, 0x00, 0x01};
     EXPECT_EQ(std::memcmp(netif_ip6_addr(nif, 0)->addr, link_local.data(), 16), 0);
     EXPECT_EQ(netif_ip6_addr_state(nif, 0), IP6_ADDR_PREFERRED);
@@ -359,9 +366,11 @@ TEST_F(BackendNetifTest, AnswersNeighbourSolicitationWithAdvertisement) {
     ASSERT_EQ(netif_->poll(8), 1u);
     const Bytes* na = nullptr;  // lwIP may also send MLD reports; find the NA
     for (const Bytes& f : backend_.sent) {
-        if (f.size() >= 14 + 40 + 24 && get16(f, 12) == 0x86dd && f[20] == 58 && f[54] == 136) na = &f;
+        if (f.size() >= 14 + 40 + 24 && get16(f, 12) == 0x86dd && f[20] == 58 && f[54] == 136)
+            na = &f;
     }
-    ASSERT_NE(na, nullptr) << "no neighbour advertisement among " << backend_.sent.size() << " frames";
+    ASSERT_NE(na, nullptr) << "no neighbour advertisement among " << backend_.sent.size()
+                           << " frames";
     const Bytes& r = *na;
     EXPECT_TRUE(std::equal(kPeerMac.begin(), kPeerMac.end(), r.begin()));
     EXPECT_TRUE(std::equal(kOurIp6.begin(), kOurIp6.end(), r.begin() + 22)) << "source";
@@ -386,7 +395,8 @@ TEST_F(BackendNetifTest, ChainedPbufIsGatheredIntoOneFrame) {
     // PBUF_RAW leaves no header room, so udp_sendto chains a header pbuf in front.
     pbuf* p = pbuf_alloc(PBUF_RAW, 300, PBUF_RAM);
     ASSERT_NE(p, nullptr);
-    for (uint16_t i = 0; i < 300; ++i) static_cast<uint8_t*>(p->payload)[i] = static_cast<uint8_t>(i);
+    for (uint16_t i = 0; i < 300; ++i)
+        static_cast<uint8_t*>(p->payload)[i] = static_cast<uint8_t>(i);
     ip_addr_t dst;
     ip_addr_copy_from_ip4(dst, peer);
     EXPECT_EQ(udp_sendto(pcb, p, &dst, 9999), ERR_OK);

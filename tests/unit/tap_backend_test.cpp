@@ -53,7 +53,8 @@ TEST(TapBackendErrors, MissingCloneDeviceSaysSo) {
     auto r = TapBackend::open(valid_config());
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().errno_value, ENOENT);
-    EXPECT_NE(r.error().message.find("/nonexistent/culvert/tun"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("/nonexistent/culvert/tun"), std::string::npos)
+        << r.error().message;
     EXPECT_NE(r.error().message.find("no TUN/TAP support"), std::string::npos) << r.error().message;
 }
 

@@ -41,7 +41,9 @@ BackendError error(int errno_value, std::string message) {
     return BackendError{errno_value, std::move(message)};
 }
 
-std::string quoted(std::string_view name) { return "'" + std::string(name) + "'"; }
+std::string quoted(std::string_view name) {
+    return "'" + std::string(name) + "'";
+}
 
 ifreq request_for(std::string_view name) {
     ifreq ifr{};
@@ -68,9 +70,10 @@ std::string tap_name_problem(std::string_view name) {
     if (name == "." || name == "..") return "TAP name " + quoted(name) + " is not allowed";
     for (char c : name) {
         // The kernel's dev_valid_name(): no '/', ':' or whitespace.
-        if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' ||
-            c == '\v' || c == '\f' || c == '\0') {
-            return "TAP name " + quoted(name) + " contains a character Linux does not allow in "
+        if (c == '/' || c == ':' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' ||
+            c == '\f' || c == '\0') {
+            return "TAP name " + quoted(name) +
+                   " contains a character Linux does not allow in "
                    "interface names ('/', ':', whitespace or NUL)";
         }
     }
@@ -87,7 +90,8 @@ std::expected<std::unique_ptr<TapBackend>, BackendError> TapBackend::open(const 
                                                  std::to_string(config.rx_pool_frames)));
     }
     const MacAddress& mac = config.mac;
-    if ((mac[0] & 0x01) != 0 || std::all_of(mac.begin(), mac.end(), [](uint8_t b) { return b == 0; })) {
+    if ((mac[0] & 0x01) != 0 ||
+        std::all_of(mac.begin(), mac.end(), [](uint8_t b) { return b == 0; })) {
         return std::unexpected(error(EINVAL, "TAP MAC address must be a non-zero unicast address"));
     }
 
@@ -100,8 +104,8 @@ std::expected<std::unique_ptr<TapBackend>, BackendError> TapBackend::open(const 
                                                 "loaded? in a container, pass /dev/net/tun in)"));
         }
         if (e == EACCES || e == EPERM) {
-            return std::unexpected(
-                error(e, "not allowed to open " + config.clone_device + " (check its permissions)"));
+            return std::unexpected(error(
+                e, "not allowed to open " + config.clone_device + " (check its permissions)"));
         }
         return std::unexpected(error(e, "cannot open " + config.clone_device));
     }
@@ -110,21 +114,22 @@ std::expected<std::unique_ptr<TapBackend>, BackendError> TapBackend::open(const 
     ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
     if (::ioctl(tun.fd, TUNSETIFF, &ifr) < 0) {
         const int e = errno;
-        const std::string who = config.name.empty() ? std::string("a new TAP") : "TAP " + quoted(config.name);
+        const std::string who =
+            config.name.empty() ? std::string("a new TAP") : "TAP " + quoted(config.name);
         switch (e) {
             case EPERM:
             case EACCES:
-                return std::unexpected(error(
-                    e, "not permitted to create or attach " + who +
-                           ": run with CAP_NET_ADMIN, or attach a TAP made for this user "
-                           "(ip tuntap add mode tap user $USER name NAME)"));
-            case EBUSY:
                 return std::unexpected(
-                    error(e, who + " is already attached by another process"));
+                    error(e, "not permitted to create or attach " + who +
+                                 ": run with CAP_NET_ADMIN, or attach a TAP made for this user "
+                                 "(ip tuntap add mode tap user $USER name NAME)"));
+            case EBUSY:
+                return std::unexpected(error(e, who + " is already attached by another process"));
             case EINVAL:
-                return std::unexpected(error(
-                    e, "cannot attach " + who + ": an interface of that name exists and is not "
-                                                "a TAP (or it is a TUN, or a multi-queue TAP)"));
+                return std::unexpected(
+                    error(e, "cannot attach " + who +
+                                 ": an interface of that name exists and is not "
+                                 "a TAP (or it is a TUN, or a multi-queue TAP)"));
             default:
                 return std::unexpected(error(e, "cannot create or attach " + who));
         }
@@ -133,7 +138,8 @@ std::expected<std::unique_ptr<TapBackend>, BackendError> TapBackend::open(const 
 
     FdGuard ctl{::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
     if (ctl.fd < 0) {
-        return std::unexpected(error(errno, "cannot open a control socket for TAP " + quoted(name)));
+        return std::unexpected(
+            error(errno, "cannot open a control socket for TAP " + quoted(name)));
     }
 
     ifreq hw = request_for(name);
@@ -141,8 +147,9 @@ std::expected<std::unique_ptr<TapBackend>, BackendError> TapBackend::open(const 
         return std::unexpected(error(errno, "cannot read the MAC of TAP " + quoted(name)));
     }
     if (std::memcmp(hw.ifr_hwaddr.sa_data, mac.data(), mac.size()) == 0) {
-        return std::unexpected(error(EINVAL, "the configured MAC equals the kernel side's MAC of TAP " +
-                                                 quoted(name) + ": the kernel is our peer, pick another"));
+        return std::unexpected(
+            error(EINVAL, "the configured MAC equals the kernel side's MAC of TAP " + quoted(name) +
+                              ": the kernel is our peer, pick another"));
     }
 
     if (config.bring_up) {
@@ -198,8 +205,10 @@ BackendCaps TapBackend::caps() const {
     }
     req = request_for(name_);
     if (::ioctl(ctl_fd_, SIOCGIFFLAGS, &req) == 0) {
-        // RUNNING is the TAP's carrier: on while a queue (our fd) is attached and it is up.
-        caps.link_up = (req.ifr_flags & IFF_UP) != 0 && (req.ifr_flags & IFF_RUNNING) != 0;
+        // Our attached fd is the TAP's carrier, so the link is up exactly when the kernel
+        // side is up (writes fail with EIO otherwise). IFF_RUNNING would say the same but
+        // lags: the kernel updates it asynchronously (linkwatch) after an attach.
+        caps.link_up = (req.ifr_flags & IFF_UP) != 0;
     }
     return caps;
 }

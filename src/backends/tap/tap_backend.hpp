@@ -31,7 +31,7 @@ struct TapConfig {
 };
 
 class TapBackend final : public PacketBackend {
-public:
+  public:
     // Opens or creates the TAP; errors (no clone device, bad name, EPERM, busy) are values.
     static std::expected<std::unique_ptr<TapBackend>, BackendError> open(const TapConfig& config);
 
@@ -52,7 +52,7 @@ public:
     // dropped and counted as rx_errors.
     size_t max_rx_frame_bytes() const { return slot_bytes_ - 1; }
 
-private:
+  private:
     TapBackend(int fd, int ctl_fd, std::string name, const TapConfig& config, size_t slot_bytes);
 
     int fd_;
