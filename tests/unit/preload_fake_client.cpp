@@ -62,10 +62,10 @@ void log_line(const char* what, long a, long b = 0, long c = 0) {
     int fd = g_log_fd.load(std::memory_order_acquire);
     if (fd == -2) {
         const char* path = std::getenv("CULVERT_FAKE_CLIENT_LOG");
-        fd = path == nullptr ? -1
-                             : static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path,
-                                                          O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-                                                          0600));
+        fd = path == nullptr
+                 ? -1
+                 : static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path,
+                                              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
         g_log_fd.store(fd, std::memory_order_release);
     }
     if (fd < 0) {
@@ -225,7 +225,11 @@ Result<void> Client::getpeername(int fd, sockaddr* addr, socklen_t* len) {
 }
 
 Result<void> Client::getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
-    if (int e = record({.op = "getsockopt", .fd = fd, .a = level, .b = name, .ptr = value,
+    if (int e = record({.op = "getsockopt",
+                        .fd = fd,
+                        .a = level,
+                        .b = name,
+                        .ptr = value,
                         .len = len != nullptr ? *len : 0})) {
         return std::unexpected(e);
     }
@@ -238,16 +242,16 @@ Result<void> Client::getsockopt(int fd, int level, int name, void* value, sockle
 }
 
 Result<void> Client::setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
-    if (int e = record({.op = "setsockopt", .fd = fd, .a = level, .b = name, .ptr = value,
-                        .len = len})) {
+    if (int e = record(
+            {.op = "setsockopt", .fd = fd, .a = level, .b = name, .ptr = value, .len = len})) {
         return std::unexpected(e);
     }
     return {};
 }
 
 Result<size_t> Client::sendmsg(int fd, const msghdr* msg, int flags) {
-    fake::Call call{.op = "sendmsg", .fd = fd, .a = flags, .ptr = msg->msg_name,
-                    .len = msg->msg_namelen};
+    fake::Call call{
+        .op = "sendmsg", .fd = fd, .a = flags, .ptr = msg->msg_name, .len = msg->msg_namelen};
     for (size_t i = 0; i < msg->msg_iovlen; ++i) {
         call.data.emplace_back(static_cast<const char*>(msg->msg_iov[i].iov_base),
                                msg->msg_iov[i].iov_len);
@@ -264,8 +268,8 @@ Result<size_t> Client::sendmsg(int fd, const msghdr* msg, int flags) {
 }
 
 Result<size_t> Client::recvmsg(int fd, msghdr* msg, int flags) {
-    fake::Call call{.op = "recvmsg", .fd = fd, .a = flags, .ptr = msg->msg_name,
-                    .len = msg->msg_namelen};
+    fake::Call call{
+        .op = "recvmsg", .fd = fd, .a = flags, .ptr = msg->msg_name, .len = msg->msg_namelen};
     for (size_t i = 0; i < msg->msg_iovlen; ++i) {
         call.iov_lens.push_back(msg->msg_iov[i].iov_len);
     }
@@ -341,15 +345,21 @@ void reset() {
     s.hook = nullptr;
 }
 
-void set_managed(int fd, bool on) { set_managed_fd(fd, on); }
+void set_managed(int fd, bool on) {
+    set_managed_fd(fd, on);
+}
 
 std::vector<Call> calls() {
     std::lock_guard lock(state().mutex);
     return state().calls;
 }
 
-int manages_queries() { return g_manages_queries.load(); }
-int after_fork_calls() { return g_after_fork_calls.load(); }
+int manages_queries() {
+    return g_manages_queries.load();
+}
+int after_fork_calls() {
+    return g_after_fork_calls.load();
+}
 
 void fail_next(std::string_view op, int error, int skip) {
     std::lock_guard lock(state().mutex);

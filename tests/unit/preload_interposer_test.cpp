@@ -93,10 +93,10 @@ volatile sig_atomic_t g_sigpipes = 0;
 
 // Counts SIGPIPE for the duration of a test, then restores the previous disposition.
 class SigpipeCounter {
-public:
+  public:
     SigpipeCounter() {
         g_sigpipes = 0;
-        struct sigaction sa{};
+        struct sigaction sa {};
         sa.sa_handler = [](int) { g_sigpipes = g_sigpipes + 1; };
         sigemptyset(&sa.sa_mask);
         ::sigaction(SIGPIPE, &sa, &old_);
@@ -104,14 +104,14 @@ public:
     ~SigpipeCounter() { ::sigaction(SIGPIPE, &old_, nullptr); }
     int count() const { return g_sigpipes; }
 
-private:
-    struct sigaction old_{};
+  private:
+    struct sigaction old_ {};
 };
 
 // culvert_ is a real kernel fd (an eventfd) that the fake calls a culvert socket: a call that
 // wrongly went to the kernel would fail on it (or change it) instead of reaching the fake.
 class Preload : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override {
         fake::reset();
         culvert_ = ::eventfd(0, EFD_CLOEXEC);
@@ -242,9 +242,9 @@ TEST_F(Preload, ControlCallsOnACulvertFdReachTheClientWithTheirArguments) {
     EXPECT_EQ(ip_port(from), "192.0.2.7:4242");
     EXPECT_EQ(wrap::accept4(culvert_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC), accepted);
 
-    EXPECT_THAT(op_names(), ElementsAre("bind", "listen", "connect", "shutdown", "getsockname",
-                                        "getpeername", "getsockopt", "setsockopt", "accept4",
-                                        "accept4"));
+    EXPECT_THAT(op_names(),
+                ElementsAre("bind", "listen", "connect", "shutdown", "getsockname", "getpeername",
+                            "getsockopt", "setsockopt", "accept4", "accept4"));
     const auto calls = fake::calls();
     for (const auto& c : calls) {
         EXPECT_EQ(c.fd, culvert_) << c.op;
@@ -369,11 +369,11 @@ TEST_F(Preload, WriteAndReadAreSendmsgAndRecvmsgWithoutFlags) {
 TEST_F(Preload, SendVariantsPassTheirFlagsIovecsAndAddress) {
     EXPECT_EQ(wrap::send(culvert_, "ab", 2, MSG_DONTWAIT | MSG_MORE), 2);
     const sockaddr_in to = inet("192.0.2.50", 9);
-    EXPECT_EQ(wrap::sendto(culvert_, "cd", 2, MSG_NOSIGNAL,
-                           reinterpret_cast<const sockaddr*>(&to), sizeof to),
+    EXPECT_EQ(wrap::sendto(culvert_, "cd", 2, MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&to),
+                           sizeof to),
               2);
-    iovec three[3] = {{const_cast<char*>("x"), 1}, {const_cast<char*>("yy"), 2},
-                      {const_cast<char*>("zzz"), 3}};
+    iovec three[3] = {
+        {const_cast<char*>("x"), 1}, {const_cast<char*>("yy"), 2}, {const_cast<char*>("zzz"), 3}};
     EXPECT_EQ(wrap::writev(culvert_, three, 3), 6);
     msghdr msg{};
     msg.msg_name = const_cast<sockaddr_in*>(&to);
@@ -454,9 +454,9 @@ TEST_F(Preload, RecvfromWithoutALengthAsksForNoAddress) {
     fake::push_datagram("data", inet("192.0.2.1", 1));
     sockaddr_in from{};
     char buf[8];
-    EXPECT_EQ(wrap::recvfrom(culvert_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from),
-                             nullptr),
-              4);
+    EXPECT_EQ(
+        wrap::recvfrom(culvert_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), nullptr),
+        4);
     ASSERT_EQ(fake::calls().size(), 1u);
     EXPECT_EQ(fake::calls()[0].ptr, nullptr);
     EXPECT_EQ(fake::calls()[0].len, 0u);
@@ -657,8 +657,8 @@ TEST_F(Preload, IoctlOnACulvertFdGoesToTheClientWithItsPointer) {
     EXPECT_EQ(call_ioctl(culvert_, TIOCGWINSZ, &ws), -1);
     EXPECT_EQ(errno, ENOTTY);
     // A request sign-extended by a caller that declared it int: the low 32 bits count.
-    const unsigned long sign_extended = static_cast<unsigned long>(static_cast<long>(
-        static_cast<int>(0x80045430u)));
+    const unsigned long sign_extended =
+        static_cast<unsigned long>(static_cast<long>(static_cast<int>(0x80045430u)));
     EXPECT_EQ(call_ioctl(culvert_, sign_extended, &on), -1);
 
     const auto calls = fake::calls();
@@ -681,8 +681,7 @@ TEST_F(Preload, SendfileReadsTheFileInChunksAndSendsThem) {
     for (size_t i = 0; i < content.size(); ++i) {
         content[i] = static_cast<char>('a' + i % 23);
     }
-    ASSERT_EQ(::write(file, content.data(), content.size()),
-              static_cast<ssize_t>(content.size()));
+    ASSERT_EQ(::write(file, content.data(), content.size()), static_cast<ssize_t>(content.size()));
 
     off_t offset = 0;
     EXPECT_EQ(wrap::sendfile(culvert_, file, &offset, content.size()),

@@ -112,7 +112,7 @@ std::string preload(const std::string& library) {
 
 // A log file for the fake Client, removed on every exit path.
 class TempLog {
-public:
+  public:
     TempLog() {
         char name[] = "/tmp/culvert-preload-log-XXXXXX";
         const int fd = ::mkstemp(name);
@@ -136,11 +136,13 @@ public:
         return result;
     }
 
-private:
+  private:
     std::string path_;
 };
 
-std::string first_word(const std::string& line) { return line.substr(0, line.find(' ')); }
+std::string first_word(const std::string& line) {
+    return line.substr(0, line.find(' '));
+}
 
 std::set<std::string> exported_names(const std::string& library) {
     std::set<std::string> names;
@@ -193,9 +195,10 @@ TEST(PreloadLoad, SocketpairProgramPassesOnTheKernelAlone) {
 TEST(PreloadLoad, KernelSocketsUnderThePreloadNeverReachTheClient) {
     TempLog log;
     ASSERT_FALSE(log.path().empty());
-    const ChildRun r = run({CULVERT_SOCKETPAIR_PROG},
-                      {preload(CULVERT_PRELOAD_FAKE_SO), "CULVERT_FAKE_CLIENT_LOG=" + log.path(),
-                       "CULVERT_EXPECT_PRELOAD=libculvert-preload-fake.so"});
+    const ChildRun r =
+        run({CULVERT_SOCKETPAIR_PROG},
+            {preload(CULVERT_PRELOAD_FAKE_SO), "CULVERT_FAKE_CLIENT_LOG=" + log.path(),
+             "CULVERT_EXPECT_PRELOAD=" CULVERT_PRELOAD_FAKE_SO});
     EXPECT_TRUE(r.exited_zero()) << r.output;
     EXPECT_THAT(r.output, ::testing::HasSubstr("preload_socketpair_prog: ok"));
 
@@ -214,8 +217,9 @@ TEST(PreloadLoad, KernelSocketsUnderThePreloadNeverReachTheClient) {
 }
 
 TEST(PreloadLoad, SocketpairProgramPassesUnderTheRealLibrary) {
-    const ChildRun r = run({CULVERT_SOCKETPAIR_PROG},
-                      {preload(CULVERT_PRELOAD_SO), "CULVERT_EXPECT_PRELOAD=libculvert-preload.so"});
+    const ChildRun r =
+        run({CULVERT_SOCKETPAIR_PROG},
+            {preload(CULVERT_PRELOAD_SO), "CULVERT_EXPECT_PRELOAD=" CULVERT_PRELOAD_SO});
     EXPECT_TRUE(r.exited_zero()) << r.output;
     EXPECT_THAT(r.output, ::testing::HasSubstr("preload_socketpair_prog: ok"));
 }

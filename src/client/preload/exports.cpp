@@ -27,14 +27,16 @@
 // Defining these where glibc's headers declared them makes the compiler check each row's
 // prototype against libc's.
 #define CULVERT_EXPORT_FIXED(ret, name, params, args, culvert_if, fallback) \
-    extern "C" CULVERT_EXPORT ret name params { return culvert::preload::wrap::name args; }
+    extern "C" CULVERT_EXPORT ret name params {                             \
+        return culvert::preload::wrap::name args;                           \
+    }
 #define CULVERT_EXPORT_VARIADIC(ret, name, params, last, args, culvert_if, fallback) \
     extern "C" CULVERT_EXPORT ret name(CULVERT_PRELOAD_STRIP params, ...) {          \
-        va_list ap;                                                                   \
-        va_start(ap, last);                                                           \
-        ret result = culvert::preload::wrap::name(CULVERT_PRELOAD_STRIP args, ap);    \
-        va_end(ap);                                                                   \
-        return result;                                                                \
+        va_list ap;                                                                  \
+        va_start(ap, last);                                                          \
+        ret result = culvert::preload::wrap::name(CULVERT_PRELOAD_STRIP args, ap);   \
+        va_end(ap);                                                                  \
+        return result;                                                               \
     }
 CULVERT_PRELOAD_FIXED(CULVERT_EXPORT_FIXED)
 CULVERT_PRELOAD_VARIADIC(CULVERT_EXPORT_VARIADIC)
@@ -46,6 +48,8 @@ namespace {
 // Resolves the libc pointers at load time, before main, so that no later call (one from a
 // signal handler, say) has to enter dlsym. Quiet: resolution never fails loudly, a missing
 // symbol keeps its syscall fallback, and everything would also resolve lazily without this.
-[[gnu::constructor]] void culvert_preload_load() { culvert::preload::libc::resolve_all(); }
+[[gnu::constructor]] void culvert_preload_load() {
+    culvert::preload::libc::resolve_all();
+}
 
 }  // namespace

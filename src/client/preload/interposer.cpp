@@ -31,13 +31,13 @@ using client::Result;
 thread_local bool t_in_client [[gnu::tls_model("initial-exec")]] = false;
 
 class ClientScope {
-public:
+  public:
     ClientScope() : outer_(t_in_client) { t_in_client = true; }
     ~ClientScope() { t_in_client = outer_; }
     ClientScope(const ClientScope&) = delete;
     ClientScope& operator=(const ClientScope&) = delete;
 
-private:
+  private:
     bool outer_;
 };
 
@@ -52,8 +52,12 @@ int fail(int error) {
     return -1;
 }
 
-int to_libc(const Result<void>& r) { return r ? 0 : fail(r.error()); }
-int to_libc(const Result<int>& r) { return r ? *r : fail(r.error()); }
+int to_libc(const Result<void>& r) {
+    return r ? 0 : fail(r.error());
+}
+int to_libc(const Result<int>& r) {
+    return r ? *r : fail(r.error());
+}
 ssize_t to_libc(const Result<size_t>& r) {
     if (r) {
         return static_cast<ssize_t>(*r);
@@ -106,8 +110,7 @@ ssize_t send_buffer(int fd, const void* buf, size_t len, int flags, const sockad
     return to_libc(send_message(fd, &msg, flags));
 }
 
-ssize_t recv_buffer(int fd, void* buf, size_t len, int flags, sockaddr* from,
-                    socklen_t* fromlen) {
+ssize_t recv_buffer(int fd, void* buf, size_t len, int flags, sockaddr* from, socklen_t* fromlen) {
     iovec iov{buf, len};
     // Like Linux, an address is returned only when both `from` and `fromlen` are given, and
     // *fromlen becomes the address's full length (which may exceed the space given).
@@ -120,7 +123,9 @@ ssize_t recv_buffer(int fd, void* buf, size_t len, int flags, sockaddr* from,
     return to_libc(got);
 }
 
-bool valid_iovcnt(int iovcnt) { return iovcnt >= 0 && iovcnt <= IOV_MAX; }
+bool valid_iovcnt(int iovcnt) {
+    return iovcnt >= 0 && iovcnt <= IOV_MAX;
+}
 
 // fcntl and fcntl64 on a culvert fd: the four flag commands are culvert's (O_NONBLOCK lives
 // in the socket), every other command (locks, F_DUPFD, F_SETOWN, ...) goes to the kernel with
@@ -453,7 +458,9 @@ ssize_t __recvfrom_chk(int fd, void* buf, size_t len, size_t buflen, int flags, 
     return on_culvert::recvfrom(fd, buf, len, flags, from, fromlen);
 }
 
-int fcntl(int fd, int cmd, void* arg) { return fcntl_on_culvert(fd, cmd, arg, &libc::fcntl); }
+int fcntl(int fd, int cmd, void* arg) {
+    return fcntl_on_culvert(fd, cmd, arg, &libc::fcntl);
+}
 
 int fcntl64(int fd, int cmd, void* arg) {
     return fcntl_on_culvert(fd, cmd, arg, &libc::fcntl64);
@@ -466,7 +473,8 @@ int ioctl(int fd, unsigned long request, void* arg) {
     switch (number) {
         // close-on-exec belongs to the fd, which the Client tracks through F_SETFD.
         case FIOCLEX:
-            return to_libc(with_client([&](Client& c) { return c.fcntl(fd, F_SETFD, FD_CLOEXEC); }));
+            return to_libc(
+                with_client([&](Client& c) { return c.fcntl(fd, F_SETFD, FD_CLOEXEC); }));
         case FIONCLEX:
             return to_libc(with_client([&](Client& c) { return c.fcntl(fd, F_SETFD, 0); }));
         default:

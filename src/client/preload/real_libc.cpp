@@ -60,7 +60,9 @@ long raw(long number, A... args) {
     return ::syscall(number, as_syscall_arg(args)...);
 }
 
-[[noreturn]] long chk_fail() { __chk_fail(); }
+[[noreturn]] long chk_fail() {
+    __chk_fail();
+}
 
 #define CULVERT_LIBC_SLOT_FIXED(ret, name, params, args, culvert_if, fallback) \
     constinit Slot name##_slot{#name};
@@ -73,18 +75,18 @@ CULVERT_PRELOAD_VARIADIC(CULVERT_LIBC_SLOT_VARIADIC)
 
 }  // namespace
 
-#define CULVERT_LIBC_DEFINE_FIXED(ret, name, params, args, culvert_if, fallback)     \
-    ret name params {                                                                 \
-        using Fn = ret(*) params;                                                     \
-        if (void* fn = resolve(name##_slot)) [[likely]] {                             \
-            return reinterpret_cast<Fn>(fn) args;                                     \
-        }                                                                             \
-        return static_cast<ret>(fallback);                                            \
+#define CULVERT_LIBC_DEFINE_FIXED(ret, name, params, args, culvert_if, fallback) \
+    ret name params {                                                            \
+        using Fn = ret(*) params;                                                \
+        if (void* fn = resolve(name##_slot)) [[likely]] {                        \
+            return reinterpret_cast<Fn>(fn) args;                                \
+        }                                                                        \
+        return static_cast<ret>(fallback);                                       \
     }
 // Called through its variadic type: calling a `...` function through a fixed prototype is
 // undefined (the x86-64 ABI wants %al set for variadic calls).
 #define CULVERT_LIBC_DEFINE_VARIADIC(ret, name, params, last, args, culvert_if, fallback) \
-    ret name(CULVERT_PRELOAD_STRIP params, void* arg) {                                  \
+    ret name(CULVERT_PRELOAD_STRIP params, void* arg) {                                   \
         using Fn = ret (*)(CULVERT_PRELOAD_STRIP params, ...);                            \
         if (void* fn = resolve(name##_slot)) [[likely]] {                                 \
             return reinterpret_cast<Fn>(fn)(CULVERT_PRELOAD_STRIP args, arg);             \
