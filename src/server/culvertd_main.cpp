@@ -1,13 +1,11 @@
 // culvertd: parses the configuration, opens the interfaces' backends and runs the stack
 // loop until SIGINT/SIGTERM. Exit codes: 0 clean stop, 2 bad configuration, 1 start failure.
-#include "backends/tap/tap_backend.hpp"
+#include "server/daemon_backends.hpp"
 #include "server/config.hpp"
 #include "server/logging.hpp"
 #include "server/stack.hpp"
 #include "stack/backend_netif.hpp"
 
-#include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -42,19 +40,6 @@ culvert::stack::NetifConfig netif_config(const culvert::server::InterfaceConfig&
     return nc;
 }
 
-// Opens the TAP inside a named network namespace (ip netns), then returns to ours.
-bool enter_netns(const std::string& name, int& saved) {
-    saved = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-    const std::string path = "/var/run/netns/" + name;
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
-        if (fd >= 0) close(fd);
-        return false;
-    }
-    close(fd);
-    return true;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,29 +71,12 @@ int main(int argc, char** argv) {
     }
     bool first = true;
     for (const auto& ic : config.interfaces) {
-        if (ic.backend != "tap") {
-            logger->error("interface {}: backend '{}' is not available in this build", ic.name, ic.backend);
+        auto backend = server::open_backend(ic);
+        if (!backend) {
+            logger->error("interface {}: {}", ic.name, backend.error());
             return 2;
         }
-        backends::TapConfig tc;
-        tc.name = ic.name;
-        tc.mac = ic.mac;
-        int saved_ns = -1;
-        if (ic.netns && !enter_netns(*ic.netns, saved_ns)) {
-            logger->error("interface {}: cannot enter network namespace '{}': {}", ic.name, *ic.netns,
-                          std::strerror(errno));
-            return 2;
-        }
-        auto tap = backends::TapBackend::open(tc);
-        if (saved_ns >= 0) {
-            setns(saved_ns, CLONE_NEWNET);
-            close(saved_ns);
-        }
-        if (!tap) {
-            logger->error("interface {}: {}", ic.name, tap.error().message);
-            return 2;
-        }
-        if (auto r = (*stack)->add_interface(std::move(*tap), netif_config(ic, first)); !r) {
+        if (auto r = (*stack)->add_interface(std::move(*backend), netif_config(ic, first)); !r) {
             logger->error("interface {}: {}", ic.name, r.error());
             return 2;
         }

@@ -59,7 +59,10 @@ std::expected<std::unique_ptr<Stack>, std::string> Stack::create(const StackSett
         g_lwip_initialised = true;
     }
     culvert_stack_seed(settings.seed);
-    s->start_ns_ = monotonic_ns();
+    if (!s->settings_.clock_ms) {
+        const uint64_t start_ns = monotonic_ns();
+        s->settings_.clock_ms = [start_ns] { return (monotonic_ns() - start_ns) / 1000000ull; };
+    }
     s->update_clock();
 
     s->epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
@@ -128,7 +131,7 @@ std::expected<void, std::string> Stack::add_interface(std::unique_ptr<backends::
 }
 
 void Stack::update_clock() {
-    now_ms_ = (monotonic_ns() - start_ns_) / 1000000ull;
+    now_ms_ = settings_.clock_ms();
     culvert_stack_set_now_ms(static_cast<uint32_t>(now_ms_));
 }
 
@@ -187,7 +190,7 @@ void Stack::handle_session(uint64_t token, uint32_t events) {
     if (!keep) close_session(token);
 }
 
-void Stack::step(int max_wait_ms) {
+uint64_t Stack::step(int max_wait_ms) {
     update_clock();
     const u32_t lwip_wait = sys_timeouts_sleeptime();
     int wait_ms = max_wait_ms;
@@ -222,6 +225,8 @@ void Stack::step(int max_wait_ms) {
     sys_check_timeouts();
     for (uint64_t token : reap_) orphans_.erase(token);
     reap_.clear();
+    const u32_t next = sys_timeouts_sleeptime();
+    return next == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? UINT64_MAX : now_ms_ + next;
 }
 
 void Stack::run(const std::atomic<bool>& stop) {

@@ -31,6 +31,9 @@ struct StackSettings {
     std::string socket_path;
     size_t segment_bytes = 256u << 20;
     uint64_t seed = 1;
+    // The stack's only clock (milliseconds, monotonic). Empty: CLOCK_MONOTONIC since
+    // create(). The simulator and pcap replay pass a virtual clock.
+    std::function<uint64_t()> clock_ms;
 };
 
 class Stack {
@@ -44,9 +47,10 @@ public:
 
     // Runs until `stop` becomes true (checked at least every 100 ms).
     void run(const std::atomic<bool>& stop);
-    // One iteration: waits at most `max_wait_ms` for events, handles everything ready and
-    // fires due timers.
-    void step(int max_wait_ms);
+    // One iteration: waits at most `max_wait_ms` for events (0: only what is ready now),
+    // handles everything ready and fires due lwIP timers. Returns the stack clock's time of
+    // the next lwIP timer (UINT64_MAX if none), so a virtual clock can jump straight to it.
+    uint64_t step(int max_wait_ms);
 
     // --- used by sessions and sockets ---
     const StackSettings& settings() const { return settings_; }
@@ -75,7 +79,6 @@ private:
     int epoll_fd_ = -1;
     int listen_fd_ = -1;
     uint64_t next_token_ = 1;
-    uint64_t start_ns_ = 0;
     uint64_t now_ms_ = 0;
     std::vector<std::unique_ptr<Interface>> interfaces_;
     std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;

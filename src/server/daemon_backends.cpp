@@ -1,0 +1,11 @@
+// Dispatch from an interface's `backend` name to the backend that opens it.
+#include "server/daemon_backends.hpp"
+
+namespace culvert::server {
+
+std::expected<BackendPtr, std::string> open_backend(const InterfaceConfig& iface) {
+    if (iface.backend == "tap") return open_tap(iface);
+    return std::unexpected("backend '" + iface.backend + "' is not available in this build");
+}
+
+}  // namespace culvert::server
