@@ -50,7 +50,7 @@ void run_bipartite_model() {
 
     const int steps = *rc::gen::inRange(1, 200);
     for (int step = 0; step < steps; ++step) {
-        switch (*rc::gen::inRange(0, 7)) {
+        switch (*rc::gen::inRange(0, 9)) {
             case 0: {  // reserve (maybe again) and fill
                 auto slot = producer.reserve();
                 if (committed.size() + spent.size() == N) {
@@ -125,6 +125,39 @@ void run_bipartite_model() {
                 RC_ASSERT(calls == *n);
                 spent.erase(spent.begin(), spent.begin() + static_cast<std::ptrdiff_t>(*n));
                 reclaimed_total += *n;
+                break;
+            }
+            case 7: {  // a burst of producing, up to the ring's limit and beyond
+                if (reserved) break;
+                const size_t k = *rc::gen::inRange<size_t>(1, N + 2);
+                for (size_t i = 0; i < k; ++i) {
+                    auto slot = producer.reserve();
+                    if (committed.size() + spent.size() == N) {
+                        RC_ASSERT(!slot.has_value());
+                        break;
+                    }
+                    RC_ASSERT(slot.has_value());
+                    RC_ASSERT(slot->first == committed_total % N);
+                    slot->second->seq = next_seq;
+                    slot->second->echo = 0;
+                    producer.commit();
+                    committed.push_back(next_seq++);
+                    ++committed_total;
+                }
+                break;
+            }
+            case 8: {  // a burst of consuming
+                if (holding) break;
+                const size_t k = *rc::gen::inRange<size_t>(1, N + 2);
+                for (size_t i = 0; i < k && !committed.empty(); ++i) {
+                    auto item = consumer.unpack();
+                    RC_ASSERT(item.has_value());
+                    RC_ASSERT((*item)->seq == committed.front());
+                    (*item)->echo = echo_of((*item)->seq);
+                    consumer.repack();
+                    spent.push_back(committed.front());
+                    committed.pop_front();
+                }
                 break;
             }
         }
