@@ -126,7 +126,8 @@ public:
     }
 
     // Committed and not yet reclaimed (our private view: it never depends on the consumer).
-    size_t outstanding() const { return static_cast<size_t>(write_ - reclaimed_); }
+    // A ring found inconsistent at construction counts as full: nothing can be reserved.
+    size_t outstanding() const { return corrupt_ ? N : static_cast<size_t>(write_ - reclaimed_); }
 
 private:
     Shared* shared_ = nullptr;
