@@ -192,7 +192,9 @@ int EventQueueConsumer::block() {
 }
 
 int EventQueueConsumer::block_wait(int timeout_ms) {
-    if (const int error = block(); error != 0) return error;
+    // Not blocked: the producer already drained our fill (its write_idx store comes after the
+    // drain, so while we still see "blocked" the fd may already be writable: poll says so).
+    if (!blocked()) return 0;
     return wait_fd(fd_, POLLOUT, timeout_ms);
 }
 

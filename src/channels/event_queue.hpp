@@ -68,9 +68,19 @@ public:
     // (and, the seed's known weakness, reports POLLIN). Re-check the condition you block on
     // AFTER block() and unblock() if it already cleared. Idempotent. 0 or errno.
     int block();
-    // block(), then poll() until the fd is writable again (the producer's unblock()).
-    // 0, ETIMEDOUT or errno.
+    // poll() until the fd is writable again (the producer's unblock()); 0 at once if it is not
+    // blocked (any more). Call it after block() and a re-check. It must NOT block() itself: a
+    // producer that unblocked in between would then never hear of this second block (a lost
+    // wakeup). 0, ETIMEDOUT or errno.
     int block_wait(int timeout_ms);
+    // The whole sequence in one call: block(), then if still_blocked() (the re-check, e.g.
+    // "my send ring is still full") wait as above, else unblock() and return 0.
+    template <class StillBlocked>
+    int block_wait(int timeout_ms, StillBlocked&& still_blocked) {
+        if (const int error = block(); error != 0) return error;
+        if (!still_blocked()) return unblock();
+        return block_wait(timeout_ms);
+    }
     // End our own block; notifications that arrived meanwhile stay pending. 0 or errno.
     int unblock();
     int fd() const { return fd_; }

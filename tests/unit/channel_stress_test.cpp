@@ -197,12 +197,18 @@ std::string stream_producer(const cc::Segment& s, const StreamSetup& st) {
                               ring.writable().value_or(0));
             }
         } else {
-            if (const int e = space_q.block(); e != 0) return format("producer: block %d", e);
-            if (ring.writable().value_or(0) > 0) {
-                space_q.unblock();
-                continue;
+            int e = 0;
+            if (rng.chance(50)) {  // block, re-check, wait: by hand
+                if (e = space_q.block(); e != 0) return format("producer: block %d", e);
+                if (ring.writable().value_or(0) > 0) {
+                    space_q.unblock();
+                    continue;
+                }
+                e = space_q.block_wait(kWaitMs);
+            } else {  // the same in one call
+                e = space_q.block_wait(kWaitMs, [&] { return ring.writable().value_or(0) == 0; });
             }
-            if (const int e = space_q.block_wait(kWaitMs); e != 0) {
+            if (e != 0) {
                 return format("producer: block_wait %s at byte %" PRIu64 " with %zu bytes writable",
                               e == ETIMEDOUT ? "TIMED OUT (never unblocked)" : std::strerror(e),
                               sent, ring.writable().value_or(0));
