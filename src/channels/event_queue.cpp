@@ -80,7 +80,8 @@ EventQueueProducer::EventQueueProducer(EventQueueShared* shared, int eventfd)
     : shared_(shared), fd_(eventfd) {
     CULVERT_CHANNELS_ASSERT(shared != nullptr && eventfd >= 0);
     make_nonblocking(fd_);
-    write_ = shared_->write_idx.load(std::memory_order_acquire);  // the only read of our own counter
+    write_ =
+        shared_->write_idx.load(std::memory_order_acquire);  // the only read of our own counter
 }
 
 int EventQueueProducer::notify() {
@@ -136,7 +137,9 @@ uint64_t EventQueueConsumer::pending() const {
     return shared_->write_idx.load(std::memory_order_acquire) - read_;
 }
 
-bool EventQueueConsumer::blocked() const { return pending() >= kBlockedThreshold; }
+bool EventQueueConsumer::blocked() const {
+    return pending() >= kBlockedThreshold;
+}
 
 int EventQueueConsumer::ack() {
     CULVERT_CHANNELS_ASSERT(shared_ != nullptr);

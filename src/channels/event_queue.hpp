@@ -29,7 +29,7 @@ inline constexpr uint64_t kEventfdMax = UINT64_MAX - 1;
 // Neither end owns the eventfd (the caller closes it). Both set O_NONBLOCK on it: no call
 // here may sleep except ack_wait/block_wait, whatever the other side does. Errors: errno.
 class EventQueueProducer {
-public:
+  public:
     EventQueueProducer() = default;
     EventQueueProducer(EventQueueShared* shared, int eventfd);
 
@@ -41,14 +41,14 @@ public:
     int unblock();
     int fd() const { return fd_; }
 
-private:
+  private:
     EventQueueShared* shared_ = nullptr;
     int fd_ = -1;
     uint64_t write_ = 0;  // private copy of our counter; never re-read from shared memory
 };
 
 class EventQueueConsumer {
-public:
+  public:
     EventQueueConsumer() = default;
     EventQueueConsumer(EventQueueShared* shared, int eventfd);
 
@@ -85,11 +85,11 @@ public:
     int unblock();
     int fd() const { return fd_; }
 
-private:
+  private:
     EventQueueShared* shared_ = nullptr;
     int fd_ = -1;
-    uint64_t read_ = 0;          // private copy of our counter; never re-read from shared memory
-    uint64_t block_units_ = 0;   // what our last block() added to the eventfd
+    uint64_t read_ = 0;         // private copy of our counter; never re-read from shared memory
+    uint64_t block_units_ = 0;  // what our last block() added to the eventfd
 };
 
 }  // namespace culvert::channels

@@ -71,8 +71,8 @@ std::vector<iovec> split(std::byte* buf, size_t n, ct::Rng& rng) {
 
 // Writes up to `want` stream bytes from position `pos` in one of three ways. Returns the count.
 std::expected<size_t, cc::ChannelError> write_stream(cc::ByteRingProducer& ring, ct::Rng& rng,
-                                                     std::vector<std::byte>& scratch,
-                                                     uint64_t seed, uint64_t pos, size_t want) {
+                                                     std::vector<std::byte>& scratch, uint64_t seed,
+                                                     uint64_t pos, size_t want) {
     switch (rng.range(0, 2)) {
         case 0:
             fill_stream(scratch.data(), want, seed, pos);
@@ -97,9 +97,9 @@ std::expected<size_t, cc::ChannelError> write_stream(cc::ByteRingProducer& ring,
 
 // Reads (and checks) up to `want` stream bytes at position `pos` in one of four ways.
 std::expected<size_t, cc::ChannelError> read_stream(cc::ByteRingConsumer& ring, ct::Rng& rng,
-                                                    std::vector<std::byte>& scratch,
-                                                    uint64_t seed, uint64_t pos, size_t want,
-                                                    const char* who, std::string& error) {
+                                                    std::vector<std::byte>& scratch, uint64_t seed,
+                                                    uint64_t pos, size_t want, const char* who,
+                                                    std::string& error) {
     switch (rng.range(0, 3)) {
         case 0: {
             auto n = ring.read(scratch.data(), want);
@@ -150,7 +150,8 @@ struct Placement {
           allocator(bytes - ct::kReportBytes, 64) {}
     template <class T>
     uint64_t place() {
-        const uint64_t offset = allocator.allocate(sizeof(T), alignof(T) < 64 ? 64 : alignof(T)).value();
+        const uint64_t offset =
+            allocator.allocate(sizeof(T), alignof(T) < 64 ? 64 : alignof(T)).value();
         segment.emplace<T>(offset).value();
         return offset;
     }
@@ -332,7 +333,8 @@ std::string dgram_producer(const cc::Segment& s, const DgramSetup& st) {
     const auto check_spent = [&](size_t, Datagram& item) {
         if (error.empty() && (item.seq != reclaimed + 1 || item.consumed_seq != item.seq)) {
             error = format("producer: reclaimed item seq %" PRIu64 " consumed %" PRIu64
-                           ", expected %" PRIu64, item.seq, item.consumed_seq, reclaimed + 1);
+                           ", expected %" PRIu64,
+                           item.seq, item.consumed_seq, reclaimed + 1);
         }
         ++reclaimed;
     };
@@ -528,8 +530,7 @@ std::string duplex_client(const cc::Segment& s, const DuplexSetup& st) {
     cc::ByteRingProducer tx(s.at<cc::ByteRingIndices>(st.tx_ring).value(),
                             s.bytes(st.tx_data, st.capacity).value());
     cc::EventQueueProducer q(s.at<cc::EventQueueShared>(st.to_server_q).value(), st.server_efd);
-    cc::Readiness readiness(s.at<cc::ReadinessShared>(st.readiness).value(), st.app_fd,
-                            st.peer_fd);
+    cc::Readiness readiness(s.at<cc::ReadinessShared>(st.readiness).value(), st.app_fd, st.peer_fd);
     ct::Rng rng(st.seed ^ 0x6666);
     std::vector<std::byte> scratch(3 * st.capacity + 16);
     const uint64_t rx_seed = st.seed ^ 0xAAAA;
@@ -587,8 +588,8 @@ std::string duplex_client(const cc::Segment& s, const DuplexSetup& st) {
         pollfd p{st.app_fd, events, 0};
         const int ready = ::poll(&p, 1, kWaitMs);
         if (ready <= 0) {
-            return format("client: poll(%s%s) %s (rx %" PRIu64 " received, %zu readable; tx %" PRIu64
-                          " sent, %zu writable)",
+            return format("client: poll(%s%s) %s (rx %" PRIu64
+                          " received, %zu readable; tx %" PRIu64 " sent, %zu writable)",
                           (events & POLLIN) ? "IN" : "", (events & POLLOUT) ? "OUT" : "",
                           ready == 0 ? "TIMED OUT (lost wakeup)" : std::strerror(errno),
                           rx_received, rx.readable().value_or(0), tx_sent,
@@ -639,14 +640,30 @@ void run_duplex(bool processes, size_t capacity, uint64_t total_bytes) {
 
 }  // namespace
 
-TEST(ChannelStress, ByteRingThreadsOddCapacity) { run_stream(false, 4093, 6 << 20, false); }
+TEST(ChannelStress, ByteRingThreadsOddCapacity) {
+    run_stream(false, 4093, 6 << 20, false);
+}
 TEST(ChannelStress, ByteRingThreadsDefaultCapacity) {
     run_stream(false, cc::kDefaultRingBytes, 24 << 20, false);
 }
-TEST(ChannelStress, ByteRingThreadsWriterBlocksEventfd) { run_stream(false, 4096, 6 << 20, true); }
-TEST(ChannelStress, ByteRingProcessesOddCapacity) { run_stream(true, 4093, 6 << 20, false); }
-TEST(ChannelStress, ByteRingProcessesWriterBlocksEventfd) { run_stream(true, 1000, 4 << 20, true); }
-TEST(ChannelStress, DatagramsThreads) { run_datagrams(false, 40000); }
-TEST(ChannelStress, DatagramsProcesses) { run_datagrams(true, 40000); }
-TEST(ChannelStress, ReadinessDuplexThreads) { run_duplex(false, 4093, 4 << 20); }
-TEST(ChannelStress, ReadinessDuplexProcesses) { run_duplex(true, 8192, 4 << 20); }
+TEST(ChannelStress, ByteRingThreadsWriterBlocksEventfd) {
+    run_stream(false, 4096, 6 << 20, true);
+}
+TEST(ChannelStress, ByteRingProcessesOddCapacity) {
+    run_stream(true, 4093, 6 << 20, false);
+}
+TEST(ChannelStress, ByteRingProcessesWriterBlocksEventfd) {
+    run_stream(true, 1000, 4 << 20, true);
+}
+TEST(ChannelStress, DatagramsThreads) {
+    run_datagrams(false, 40000);
+}
+TEST(ChannelStress, DatagramsProcesses) {
+    run_datagrams(true, 40000);
+}
+TEST(ChannelStress, ReadinessDuplexThreads) {
+    run_duplex(false, 4093, 4 << 20);
+}
+TEST(ChannelStress, ReadinessDuplexProcesses) {
+    run_duplex(true, 8192, 4 << 20);
+}

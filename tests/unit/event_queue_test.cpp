@@ -159,10 +159,10 @@ TEST(EventQueue, BlockWaitReturnsWhenTheProducerUnblocks) {
     Queue q;
     std::atomic<bool> room{false};
     std::thread producer([&] {
-        // Wait until the consumer is blocked, then make room and unblock.
+        // Wait until the consumer's fd is blocked (no POLLOUT), then make room and unblock.
         const int64_t deadline = ct::now_ms() + 2000;
-        while (!q.consumer.blocked() && ct::now_ms() < deadline) ::usleep(500);
-        EXPECT_TRUE(q.consumer.blocked());
+        while ((poll_now(q.fd.get()) & POLLOUT) != 0 && ct::now_ms() < deadline) ::usleep(500);
+        EXPECT_EQ(poll_now(q.fd.get()) & POLLOUT, 0);
         room = true;
         EXPECT_EQ(q.producer.unblock(), 0);
     });
