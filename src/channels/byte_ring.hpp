@@ -63,7 +63,9 @@ class ByteRingProducer : public ByteRingBase {
   public:
     ByteRingProducer() = default;
     // Loads our own write index ONCE; from then on the private copy is the truth. If the
-    // shared value is already out of range every call reports corrupt_index.
+    // shared value is already out of range every call reports corrupt_index. `data` (and so
+    // the capacity, 1..kMaxRingBytes) comes from our own records or a length validated
+    // through Segment::bytes: an empty span is a programmer error.
     ByteRingProducer(ByteRingIndices* shared, std::span<std::byte> data);
 
     // Free bytes, from the consumer's read index (validated).
