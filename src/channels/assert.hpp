@@ -16,7 +16,7 @@ namespace culvert::channels::detail {
 
 }  // namespace culvert::channels::detail
 
-#define CULVERT_CHANNELS_ASSERT(expr)                                                   \
-    (__builtin_expect(static_cast<bool>(expr), 1)                                       \
-         ? static_cast<void>(0)                                                         \
+#define CULVERT_CHANNELS_ASSERT(expr)             \
+    (__builtin_expect(static_cast<bool>(expr), 1) \
+         ? static_cast<void>(0)                   \
          : ::culvert::channels::detail::assert_failed(#expr, __FILE__, __LINE__))

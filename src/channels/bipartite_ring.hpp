@@ -34,7 +34,7 @@
 namespace culvert::channels {
 
 template <class Item, size_t N>
-struct BipartiteRingShared {  // in shared memory
+struct BipartiteRingShared {                      // in shared memory
     alignas(64) std::atomic<uint64_t> write_idx;  // producer: items committed (free-running)
     alignas(64) std::atomic<uint64_t> read_idx;   // consumer: items released (free-running)
     alignas(64) Item items[N];
@@ -63,7 +63,7 @@ template <class Item, size_t N>
 class BipartiteProducer {
     static_assert(detail::check_bipartite_layout<Item, N>());
 
-public:
+  public:
     using Shared = BipartiteRingShared<Item, N>;
 
     BipartiteProducer() = default;
@@ -126,9 +126,10 @@ public:
     }
 
     // Committed and not yet reclaimed (our private view: it never depends on the consumer).
-    size_t outstanding() const { return static_cast<size_t>(write_ - reclaimed_); }
+    // A ring found inconsistent at construction counts as full: nothing can be reserved.
+    size_t outstanding() const { return corrupt_ ? N : static_cast<size_t>(write_ - reclaimed_); }
 
-private:
+  private:
     Shared* shared_ = nullptr;
     uint64_t write_ = 0;      // private: committed items
     uint64_t reclaimed_ = 0;  // private: items reclaimed after the consumer released them
@@ -140,7 +141,7 @@ template <class Item, size_t N>
 class BipartiteConsumer {
     static_assert(detail::check_bipartite_layout<Item, N>());
 
-public:
+  public:
     using Shared = BipartiteRingShared<Item, N>;
 
     BipartiteConsumer() = default;
@@ -185,7 +186,7 @@ public:
 
     bool holding() const { return held_; }
 
-private:
+  private:
     Shared* shared_ = nullptr;
     uint64_t read_ = 0;  // private: items released
     bool held_ = false;

@@ -82,7 +82,7 @@ std::expected<std::array<std::span<std::byte>, 2>, ChannelError> ByteRingProduce
     const size_t first = std::min(*free_bytes, capacity_ - pos);
     spans_bytes_ = *free_bytes;
     return std::array<std::span<std::byte>, 2>{std::span<std::byte>(data_ + pos, first),
-                                                std::span<std::byte>(data_, *free_bytes - first)};
+                                               std::span<std::byte>(data_, *free_bytes - first)};
 }
 
 void ByteRingProducer::commit(size_t n) {
@@ -113,8 +113,7 @@ std::expected<size_t, ChannelError> ByteRingConsumer::readable() const {
     return used;
 }
 
-size_t ByteRingConsumer::copy_out(std::span<const iovec> iov, size_t available,
-                                  size_t skip) const {
+size_t ByteRingConsumer::copy_out(std::span<const iovec> iov, size_t available, size_t skip) const {
     size_t at = skip;  // bytes after read_ where the next copy starts; at <= available
     for (const iovec& v : iov) {
         if (at == available) break;

@@ -34,10 +34,10 @@ inline constexpr size_t kMaxRingBytes = size_t{1} << 60;
 
 // A view of the data area and the indices, shared by both ends. Not in shared memory.
 class ByteRingBase {
-public:
+  public:
     size_t capacity() const { return capacity_; }
 
-protected:
+  protected:
     ByteRingBase() = default;
     ByteRingBase(ByteRingIndices* shared, std::span<std::byte> data);
 
@@ -60,10 +60,12 @@ protected:
 };
 
 class ByteRingProducer : public ByteRingBase {
-public:
+  public:
     ByteRingProducer() = default;
     // Loads our own write index ONCE; from then on the private copy is the truth. If the
-    // shared value is already out of range every call reports corrupt_index.
+    // shared value is already out of range every call reports corrupt_index. `data` (and so
+    // the capacity, 1..kMaxRingBytes) comes from our own records or a length validated
+    // through Segment::bytes: an empty span is a programmer error.
     ByteRingProducer(ByteRingIndices* shared, std::span<std::byte> data);
 
     // Free bytes, from the consumer's read index (validated).
@@ -77,14 +79,14 @@ public:
     // n must not exceed the free space the last write_spans() returned (programmer error).
     void commit(size_t n);
 
-private:
+  private:
     uint64_t write_ = 0;  // private copy of our index; never re-read from shared memory
     bool corrupt_ = false;
     mutable size_t spans_bytes_ = 0;  // free space handed out by the last write_spans()
 };
 
 class ByteRingConsumer : public ByteRingBase {
-public:
+  public:
     ByteRingConsumer() = default;
     ByteRingConsumer(ByteRingIndices* shared, std::span<std::byte> data);
 
@@ -100,7 +102,7 @@ public:
     // Zero-copy drain: up to two spans of readable data; then drop(n).
     std::expected<std::array<std::span<const std::byte>, 2>, ChannelError> read_spans() const;
 
-private:
+  private:
     // Copies up to `len` bytes starting `skip` bytes after our read index into iov.
     size_t copy_out(std::span<const iovec> iov, size_t available, size_t skip) const;
     void release(size_t n);

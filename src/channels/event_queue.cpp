@@ -80,7 +80,8 @@ EventQueueProducer::EventQueueProducer(EventQueueShared* shared, int eventfd)
     : shared_(shared), fd_(eventfd) {
     CULVERT_CHANNELS_ASSERT(shared != nullptr && eventfd >= 0);
     make_nonblocking(fd_);
-    write_ = shared_->write_idx.load(std::memory_order_acquire);  // the only read of our own counter
+    write_ =
+        shared_->write_idx.load(std::memory_order_acquire);  // the only read of our own counter
 }
 
 int EventQueueProducer::notify() {
@@ -136,7 +137,9 @@ uint64_t EventQueueConsumer::pending() const {
     return shared_->write_idx.load(std::memory_order_acquire) - read_;
 }
 
-bool EventQueueConsumer::blocked() const { return pending() >= kBlockedThreshold; }
+bool EventQueueConsumer::blocked() const {
+    return pending() >= kBlockedThreshold;
+}
 
 int EventQueueConsumer::ack() {
     CULVERT_CHANNELS_ASSERT(shared_ != nullptr);
@@ -192,7 +195,9 @@ int EventQueueConsumer::block() {
 }
 
 int EventQueueConsumer::block_wait(int timeout_ms) {
-    if (const int error = block(); error != 0) return error;
+    // Not blocked: the producer already drained our fill (its write_idx store comes after the
+    // drain, so while we still see "blocked" the fd may already be writable: poll says so).
+    if (!blocked()) return 0;
     return wait_fd(fd_, POLLOUT, timeout_ms);
 }
 

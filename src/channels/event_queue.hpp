@@ -29,7 +29,7 @@ inline constexpr uint64_t kEventfdMax = UINT64_MAX - 1;
 // Neither end owns the eventfd (the caller closes it). Both set O_NONBLOCK on it: no call
 // here may sleep except ack_wait/block_wait, whatever the other side does. Errors: errno.
 class EventQueueProducer {
-public:
+  public:
     EventQueueProducer() = default;
     EventQueueProducer(EventQueueShared* shared, int eventfd);
 
@@ -41,14 +41,14 @@ public:
     int unblock();
     int fd() const { return fd_; }
 
-private:
+  private:
     EventQueueShared* shared_ = nullptr;
     int fd_ = -1;
     uint64_t write_ = 0;  // private copy of our counter; never re-read from shared memory
 };
 
 class EventQueueConsumer {
-public:
+  public:
     EventQueueConsumer() = default;
     EventQueueConsumer(EventQueueShared* shared, int eventfd);
 
@@ -68,18 +68,28 @@ public:
     // (and, the seed's known weakness, reports POLLIN). Re-check the condition you block on
     // AFTER block() and unblock() if it already cleared. Idempotent. 0 or errno.
     int block();
-    // block(), then poll() until the fd is writable again (the producer's unblock()).
-    // 0, ETIMEDOUT or errno.
+    // poll() until the fd is writable again (the producer's unblock()); 0 at once if it is not
+    // blocked (any more). Call it after block() and a re-check. It must NOT block() itself: a
+    // producer that unblocked in between would then never hear of this second block (a lost
+    // wakeup). 0, ETIMEDOUT or errno.
     int block_wait(int timeout_ms);
+    // The whole sequence in one call: block(), then if still_blocked() (the re-check, e.g.
+    // "my send ring is still full") wait as above, else unblock() and return 0.
+    template <class StillBlocked>
+    int block_wait(int timeout_ms, StillBlocked&& still_blocked) {
+        if (const int error = block(); error != 0) return error;
+        if (!still_blocked()) return unblock();
+        return block_wait(timeout_ms);
+    }
     // End our own block; notifications that arrived meanwhile stay pending. 0 or errno.
     int unblock();
     int fd() const { return fd_; }
 
-private:
+  private:
     EventQueueShared* shared_ = nullptr;
     int fd_ = -1;
-    uint64_t read_ = 0;          // private copy of our counter; never re-read from shared memory
-    uint64_t block_units_ = 0;   // what our last block() added to the eventfd
+    uint64_t read_ = 0;         // private copy of our counter; never re-read from shared memory
+    uint64_t block_units_ = 0;  // what our last block() added to the eventfd
 };
 
 }  // namespace culvert::channels

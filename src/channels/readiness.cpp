@@ -35,7 +35,7 @@ namespace {
 
 // A legitimate filler is at most app_fd's minimal send buffer (a few KiB); stop draining after
 // this much so that a client that raised its SO_SNDBUF cannot keep the server busy.
-constexpr size_t kMaxDrainBytes = 256 * 1024;
+constexpr size_t kMaxDrainBytes = size_t{256} * 1024;
 
 int send_all_or_errno(int fd, const void* data, size_t len) {
     for (;;) {

@@ -24,7 +24,7 @@ static_assert(offsetof(ReadinessShared, tx_blocked) == 4);
 
 // Does not own the fds. Every call returns 0 or an errno.
 class Readiness {
-public:
+  public:
     Readiness() = default;
     Readiness(ReadinessShared* shared, int app_fd /* -1 on the server */, int peer_fd);
 
@@ -54,7 +54,7 @@ public:
     int app_fd() const { return app_fd_; }
     int peer_fd() const { return peer_fd_; }
 
-private:
+  private:
     ReadinessShared* shared_ = nullptr;
     int app_fd_ = -1;
     int peer_fd_ = -1;

@@ -38,7 +38,9 @@ Segment& Segment::operator=(Segment&& other) noexcept {
     return *this;
 }
 
-Segment::~Segment() { reset(); }
+Segment::~Segment() {
+    reset();
+}
 
 void Segment::reset() noexcept {
     if (base_ != nullptr) ::munmap(base_, size_bytes_);

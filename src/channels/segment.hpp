@@ -16,7 +16,7 @@
 namespace culvert::channels {
 
 class Segment {
-public:
+  public:
     Segment() = default;
     Segment(Segment&& other) noexcept;
     Segment& operator=(Segment&& other) noexcept;
@@ -55,8 +55,9 @@ public:
     template <class T>
     std::expected<T*, ChannelError> emplace(uint64_t offset) const;
 
-private:
-    Segment(int fd, std::byte* base, size_t size_bytes) : fd_(fd), base_(base), size_bytes_(size_bytes) {}
+  private:
+    Segment(int fd, std::byte* base, size_t size_bytes)
+        : fd_(fd), base_(base), size_bytes_(size_bytes) {}
     void reset() noexcept;
     bool fits(uint64_t offset, uint64_t len) const {
         // Written so that no addition can overflow: offset <= size, then len <= size - offset.

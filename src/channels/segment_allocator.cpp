@@ -10,7 +10,8 @@ namespace culvert::channels {
 
 SegmentAllocator::SegmentAllocator(size_t size_bytes, size_t reserved_prefix_bytes)
     : size_bytes_(size_bytes), reserved_bytes_(std::min(reserved_prefix_bytes, size_bytes)) {
-    if (size_bytes_ > reserved_bytes_) free_.emplace(reserved_bytes_, size_bytes_ - reserved_bytes_);
+    if (size_bytes_ > reserved_bytes_)
+        free_.emplace(reserved_bytes_, size_bytes_ - reserved_bytes_);
 }
 
 std::optional<uint64_t> SegmentAllocator::allocate(size_t bytes, size_t align) {

@@ -11,7 +11,7 @@
 namespace culvert::channels {
 
 class SegmentAllocator {
-public:
+  public:
     // Manages [reserved_prefix_bytes, size_bytes); the prefix (segment header) is never handed out.
     SegmentAllocator(size_t size_bytes, size_t reserved_prefix_bytes);
 
@@ -28,7 +28,7 @@ public:
     size_t largest_free_block() const;
     size_t free_block_count() const { return free_.size(); }
 
-private:
+  private:
     size_t size_bytes_;
     size_t reserved_bytes_;
     size_t in_use_bytes_ = 0;

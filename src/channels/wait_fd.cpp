@@ -1,11 +1,11 @@
 // poll() with a deadline on the monotonic clock, restarted after signals.
 #include "channels/wait_fd.hpp"
 
-#include <cerrno>
 #include <poll.h>
-#include <time.h>
 
+#include <cerrno>
 #include <cstdint>
+#include <ctime>
 
 namespace culvert::channels {
 

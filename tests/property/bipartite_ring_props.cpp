@@ -20,7 +20,9 @@ struct Item {
     uint64_t echo;  // written by the consumer while it holds the item (sendq style)
 };
 
-constexpr uint64_t echo_of(uint64_t seq) { return ~seq * 0x9E3779B97F4A7C15ull; }
+constexpr uint64_t echo_of(uint64_t seq) {
+    return ~seq * 0x9E3779B97F4A7C15ull;
+}
 
 template <size_t N>
 void run_bipartite_model() {
@@ -30,11 +32,11 @@ void run_bipartite_model() {
     // only for power-of-two N (see bipartite_ring.hpp), so only those start right below it.
     constexpr bool wrap_ok = (N & (N - 1)) == 0;
     const uint64_t start =
-        wrap_ok ? *rc::gen::oneOf(rc::gen::just<uint64_t>(0),
-                                  rc::gen::just<uint64_t>(UINT64_MAX - 2),
-                                  rc::gen::arbitrary<uint64_t>())
-                : *rc::gen::oneOf(rc::gen::just<uint64_t>(0),
-                                  rc::gen::inRange<uint64_t>(0, uint64_t{1} << 62));
+        wrap_ok
+            ? *rc::gen::oneOf(rc::gen::just<uint64_t>(0), rc::gen::just<uint64_t>(UINT64_MAX - 2),
+                              rc::gen::arbitrary<uint64_t>())
+            : *rc::gen::oneOf(rc::gen::just<uint64_t>(0),
+                              rc::gen::inRange<uint64_t>(0, uint64_t{1} << 62));
     shared->write_idx = start;
     shared->read_idx = start;
     cc::BipartiteProducer<Item, N> producer(shared.get());
@@ -50,7 +52,7 @@ void run_bipartite_model() {
 
     const int steps = *rc::gen::inRange(1, 200);
     for (int step = 0; step < steps; ++step) {
-        switch (*rc::gen::inRange(0, 7)) {
+        switch (*rc::gen::inRange(0, 9)) {
             case 0: {  // reserve (maybe again) and fill
                 auto slot = producer.reserve();
                 if (committed.size() + spent.size() == N) {
@@ -113,18 +115,53 @@ void run_bipartite_model() {
             case 6: {  // reclaim up to max, checking order and the consumer's writes
                 const size_t max = *rc::gen::inRange<size_t>(0, N + 2);
                 size_t calls = 0;
-                auto n = producer.reclaim([&](size_t slot, Item& item) {
-                    RC_ASSERT(calls < spent.size());
-                    RC_ASSERT(slot == (reclaimed_total + calls) % N);
-                    RC_ASSERT(item.seq == spent[calls]);
-                    RC_ASSERT(item.echo == echo_of(item.seq));
-                    ++calls;
-                }, max);
+                auto n = producer.reclaim(
+                    [&](size_t slot, Item& item) {
+                        RC_ASSERT(calls < spent.size());
+                        RC_ASSERT(slot == (reclaimed_total + calls) % N);
+                        RC_ASSERT(item.seq == spent[calls]);
+                        RC_ASSERT(item.echo == echo_of(item.seq));
+                        ++calls;
+                    },
+                    max);
                 RC_ASSERT(n.has_value());
                 RC_ASSERT(*n == std::min(max, spent.size()));
                 RC_ASSERT(calls == *n);
                 spent.erase(spent.begin(), spent.begin() + static_cast<std::ptrdiff_t>(*n));
                 reclaimed_total += *n;
+                break;
+            }
+            case 7: {  // a burst of producing, up to the ring's limit and beyond
+                if (reserved) break;
+                const size_t k = *rc::gen::inRange<size_t>(1, N + 2);
+                for (size_t i = 0; i < k; ++i) {
+                    auto slot = producer.reserve();
+                    if (committed.size() + spent.size() == N) {
+                        RC_ASSERT(!slot.has_value());
+                        break;
+                    }
+                    RC_ASSERT(slot.has_value());
+                    RC_ASSERT(slot->first == committed_total % N);
+                    slot->second->seq = next_seq;
+                    slot->second->echo = 0;
+                    producer.commit();
+                    committed.push_back(next_seq++);
+                    ++committed_total;
+                }
+                break;
+            }
+            case 8: {  // a burst of consuming
+                if (holding) break;
+                const size_t k = *rc::gen::inRange<size_t>(1, N + 2);
+                for (size_t i = 0; i < k && !committed.empty(); ++i) {
+                    auto item = consumer.unpack();
+                    RC_ASSERT(item.has_value());
+                    RC_ASSERT((*item)->seq == committed.front());
+                    (*item)->echo = echo_of((*item)->seq);
+                    consumer.repack();
+                    spent.push_back(committed.front());
+                    committed.pop_front();
+                }
                 break;
             }
         }
@@ -139,10 +176,18 @@ void run_bipartite_model() {
 
 }  // namespace
 
-RC_GTEST_PROP(BipartiteRingProps, MatchesModelWithOneSlot, ()) { run_bipartite_model<1>(); }
-RC_GTEST_PROP(BipartiteRingProps, MatchesModelWithThreeSlots, ()) { run_bipartite_model<3>(); }
-RC_GTEST_PROP(BipartiteRingProps, MatchesModelWithEightSlots, ()) { run_bipartite_model<8>(); }
-RC_GTEST_PROP(BipartiteRingProps, MatchesModelWith64Slots, ()) { run_bipartite_model<64>(); }
+RC_GTEST_PROP(BipartiteRingProps, MatchesModelWithOneSlot, ()) {
+    run_bipartite_model<1>();
+}
+RC_GTEST_PROP(BipartiteRingProps, MatchesModelWithThreeSlots, ()) {
+    run_bipartite_model<3>();
+}
+RC_GTEST_PROP(BipartiteRingProps, MatchesModelWithEightSlots, ()) {
+    run_bipartite_model<8>();
+}
+RC_GTEST_PROP(BipartiteRingProps, MatchesModelWith64Slots, ()) {
+    run_bipartite_model<64>();
+}
 
 // reclaim() also accepts a callback taking Item*, as in the seed's free_spent_pbufs.
 TEST(BipartiteRingProps, ReclaimAcceptsPointerCallbacks) {

@@ -21,7 +21,7 @@ namespace {
 // The model: a FIFO of bytes with a capacity. A vector with a moving head keeps it obviously
 // correct and fast enough for 128 KiB rings in a -O0 build.
 class FifoModel {
-public:
+  public:
     explicit FifoModel(size_t capacity) : capacity_(capacity) {}
     size_t size() const { return bytes_.size() - head_; }
     size_t room() const { return capacity_ - size(); }
@@ -35,7 +35,7 @@ public:
         }
     }
 
-private:
+  private:
     size_t capacity_;
     std::vector<std::byte> bytes_;
     size_t head_ = 0;
@@ -57,12 +57,18 @@ std::vector<std::byte> pattern(size_t n, uint64_t seed) {
 // Lengths that hit the edges: zero, tiny, exactly the capacity / room, above, anything.
 size_t gen_length(size_t capacity, size_t hint) {
     switch (*rc::gen::inRange(0, 6)) {
-        case 0: return 0;
-        case 1: return *rc::gen::inRange<size_t>(1, 4);
-        case 2: return hint;
-        case 3: return hint + 1;
-        case 4: return capacity;
-        default: return *rc::gen::inRange<size_t>(0, capacity + 2);
+        case 0:
+            return 0;
+        case 1:
+            return *rc::gen::inRange<size_t>(1, 4);
+        case 2:
+            return hint;
+        case 3:
+            return hint + 1;
+        case 4:
+            return capacity;
+        default:
+            return *rc::gen::inRange<size_t>(0, capacity + 2);
     }
 }
 
@@ -80,7 +86,9 @@ std::vector<size_t> gen_iov_lengths(size_t capacity, size_t hint) {
 }
 
 // memcmp/memcpy with a length of zero may still not take null pointers (UBSan checks it).
-bool same_bytes(const void* a, const void* b, size_t n) { return n == 0 || std::memcmp(a, b, n) == 0; }
+bool same_bytes(const void* a, const void* b, size_t n) {
+    return n == 0 || std::memcmp(a, b, n) == 0;
+}
 void copy_bytes(void* dst, const void* src, size_t n) {
     if (n != 0) std::memcpy(dst, src, n);
 }
@@ -103,9 +111,8 @@ Buffers make_buffers(const std::vector<size_t>& lengths) {
     return b;
 }
 
-void check_against_model(const cc::ByteRingProducer& producer,
-                         const cc::ByteRingConsumer& consumer, const FifoModel& model,
-                         size_t capacity) {
+void check_against_model(const cc::ByteRingProducer& producer, const cc::ByteRingConsumer& consumer,
+                         const FifoModel& model, size_t capacity) {
     auto readable = consumer.readable();
     auto writable = producer.writable();
     RC_ASSERT(readable.has_value());
@@ -239,9 +246,15 @@ void run_ring_model(size_t capacity) {
 
 }  // namespace
 
-RC_GTEST_PROP(ByteRingProps, BehavesLikeAFifoOfCapacityOne, ()) { run_ring_model(1); }
-RC_GTEST_PROP(ByteRingProps, BehavesLikeAFifoOfCapacitySeven, ()) { run_ring_model(7); }
-RC_GTEST_PROP(ByteRingProps, BehavesLikeAFifoOfCapacity4096, ()) { run_ring_model(4096); }
+RC_GTEST_PROP(ByteRingProps, BehavesLikeAFifoOfCapacityOne, ()) {
+    run_ring_model(1);
+}
+RC_GTEST_PROP(ByteRingProps, BehavesLikeAFifoOfCapacitySeven, ()) {
+    run_ring_model(7);
+}
+RC_GTEST_PROP(ByteRingProps, BehavesLikeAFifoOfCapacity4096, ()) {
+    run_ring_model(4096);
+}
 RC_GTEST_PROP(ByteRingProps, BehavesLikeAFifoOfCapacity128KiB, ()) {
     run_ring_model(cc::kDefaultRingBytes);
 }

@@ -54,14 +54,14 @@ inline uint64_t mix64(uint64_t x) {
 }
 
 class Rng {
-public:
+  public:
     explicit Rng(uint64_t seed) : state_(seed) {}
     uint64_t next() { return mix64(state_++); }
     // Uniform-ish in [lo, hi].
     uint64_t range(uint64_t lo, uint64_t hi) { return lo + next() % (hi - lo + 1); }
     bool chance(unsigned percent) { return next() % 100 < percent; }
 
-private:
+  private:
     uint64_t state_;
 };
 
@@ -72,7 +72,7 @@ inline std::byte stream_byte(uint64_t seed, uint64_t pos) {
 }
 
 class Fd {
-public:
+  public:
     Fd() = default;
     explicit Fd(int fd) : fd_(fd) {}
     Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
@@ -90,7 +90,7 @@ public:
         fd_ = -1;
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -174,7 +174,8 @@ inline TwoSided run_in_two_processes(const Segment& segment, const Side& a, cons
     if (WIFSIGNALED(status)) {
         out.b = "child killed by signal " + std::to_string(WTERMSIG(status));
     } else if (WEXITSTATUS(status) != 0) {
-        out.b = std::string("child failed: ") + std::string(report, ::strnlen(report, kReportBytes));
+        out.b =
+            std::string("child failed: ") + std::string(report, ::strnlen(report, kReportBytes));
     }
     return out;
 }

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 
+#include <atomic>
 #include <memory>
 #include <thread>
 
@@ -156,15 +157,33 @@ TEST(EventQueue, ProducerUnblockRestoresPollOutAndNotifies) {
 
 TEST(EventQueue, BlockWaitReturnsWhenTheProducerUnblocks) {
     Queue q;
+    std::atomic<bool> room{false};
     std::thread producer([&] {
-        // Wait until the consumer is blocked, then make room.
+        // Wait until the consumer's fd is blocked (no POLLOUT), then make room and unblock.
         const int64_t deadline = ct::now_ms() + 2000;
-        while (!q.consumer.blocked() && ct::now_ms() < deadline) ::usleep(500);
+        while ((poll_now(q.fd.get()) & POLLOUT) != 0 && ct::now_ms() < deadline) ::usleep(500);
+        EXPECT_EQ(poll_now(q.fd.get()) & POLLOUT, 0);
+        room = true;
         EXPECT_EQ(q.producer.unblock(), 0);
     });
-    EXPECT_EQ(q.consumer.block_wait(2000), 0);
+    EXPECT_EQ(q.consumer.block_wait(2000, [&] { return !room.load(); }), 0);
     producer.join();
     EXPECT_EQ(poll_now(q.fd.get()) & POLLOUT, POLLOUT);
+}
+
+TEST(EventQueue, BlockWaitNeverBlocksByItself) {
+    Queue q;
+    // Not blocked: nothing to wait for (a block here could never be undone: see the header).
+    EXPECT_EQ(q.consumer.block_wait(2000), 0);
+    EXPECT_FALSE(q.consumer.blocked());
+    EXPECT_EQ(poll_now(q.fd.get()), POLLOUT);
+    // The checked form: the condition already cleared after blocking -> unblocked at once.
+    EXPECT_EQ(q.consumer.block_wait(2000, [] { return false; }), 0);
+    EXPECT_FALSE(q.consumer.blocked());
+    EXPECT_EQ(poll_now(q.fd.get()), POLLOUT);
+    // Still blocked and nobody unblocks: a timeout.
+    EXPECT_EQ(q.consumer.block_wait(30, [] { return true; }), ETIMEDOUT);
+    EXPECT_TRUE(q.consumer.blocked());
 }
 
 TEST(EventQueue, AckEndsABlockAsInTheSeed) {
