@@ -169,6 +169,25 @@ struct Client::Impl {
     uint32_t seq = 0;
     std::optional<channels::Segment> segment;
     channels::CopyMode mode = channels::CopyMode::process_vm;
+    Client::IdleHook idle_hook = nullptr;
+    void* idle_arg = nullptr;
+
+    // With an idle hook, "block until fds[i] is ready" means: drive the hook until it is.
+    Result<int> poll_or_drive(pollfd* fds, nfds_t n, int timeout_ms) {
+        if (!idle_hook) {
+            const int r = ::poll(fds, n, timeout_ms);
+            if (r < 0) return std::unexpected(errno);
+            return r;
+        }
+        for (;;) {
+            const int r = ::poll(fds, n, 0);
+            if (r != 0) {
+                if (r < 0) return std::unexpected(errno);
+                return r;
+            }
+            if (!idle_hook(idle_arg)) return std::unexpected(ETIMEDOUT);
+        }
+    }
 
     Result<void> connect_locked();
     Result<channels::Reply> call(channels::Request& req, int* fds, size_t max_fds,
@@ -305,6 +324,10 @@ Result<channels::Reply> Client::Impl::call(channels::Request& req, int* fds, siz
     r.msg_iovlen = 2;
     r.msg_control = control;
     r.msg_controllen = sizeof control;
+    if (idle_hook) {
+        pollfd p{ctl_fd, POLLIN, 0};
+        if (auto w = poll_or_drive(&p, 1, -1); !w) return std::unexpected(w.error());
+    }
     ssize_t n;
     do {
         n = ::recvmsg(ctl_fd, &r, MSG_CMSG_CLOEXEC);
@@ -451,11 +474,9 @@ void Client::Impl::settle_readable(SocketState& s, bool has_more) {
 Result<void> Client::Impl::wait(SocketState& s, short events, int timeout_ms) {
     pollfd p[2] = {{s.app_fd, events, 0}, {ctl_fd, 0, 0}};
     for (;;) {
-        const int n = ::poll(p, ctl_fd >= 0 ? 2 : 1, timeout_ms);
-        if (n < 0) {
-            if (errno == EINTR) return std::unexpected(EINTR);
-            return std::unexpected(errno);
-        }
+        auto polled = poll_or_drive(p, ctl_fd >= 0 ? 2 : 1, timeout_ms);
+        if (!polled) return std::unexpected(polled.error());
+        const int n = *polled;
         if (n == 0) return std::unexpected(EAGAIN);  // SO_RCVTIMEO/SO_SNDTIMEO expired
         if (p[1].revents & (POLLHUP | POLLERR)) return std::unexpected(ECONNRESET);  // culvertd is gone
         if (p[0].revents) return {};
@@ -957,6 +978,11 @@ Result<size_t> Client::Impl::dgram_recv(SocketState& s, msghdr* msg, int flags) 
         if (nonblock) return std::unexpected(EAGAIN);
         if (auto w = wait(s, POLLIN, timeout_of(s.rcvtimeo_ms)); !w) return std::unexpected(w.error());
     }
+}
+
+void Client::set_idle_hook(IdleHook hook, void* arg) {
+    impl_->idle_hook = hook;
+    impl_->idle_arg = arg;
 }
 
 void Client::after_fork_in_child() {

@@ -57,6 +57,13 @@ public:
     // fork(): the child keeps the app fds but not culvert's state (documented limitation).
     void after_fork_in_child();
 
+    // In-process drivers (simulator, pcap replay) run culvertd's stack on the client's own
+    // thread: wherever the client would block (a control reply, a readiness wait) it calls
+    // hook(arg) instead, which must make progress (step the stack, advance virtual time)
+    // and return false when nothing can change any more (the call then fails, ETIMEDOUT).
+    using IdleHook = bool (*)(void* arg);
+    void set_idle_hook(IdleHook hook, void* arg);
+
 private:
     Client();
     struct Impl;

@@ -2,6 +2,7 @@
 // one thread, sleeping in epoll_wait until the next event or lwIP timer.
 #include "lwip/init.h"
 #include "lwip/memp.h"
+#include "lwip/netif.h"
 #include "lwip/stats.h"
 #include "lwip/timeouts.h"
 
@@ -216,6 +217,7 @@ uint64_t Stack::step(int max_wait_ms) {
         while (iface->netif->poll(64) == 64) {
         }
     }
+    netif_poll_all();  // deliver packets lwIP looped back to our own addresses
     // Batched rx copies; a socket may have been destroyed since it was marked.
     for (size_t i = 0; i < dirty_.size(); ++i) {
         auto it = sockets_.find(dirty_[i]);

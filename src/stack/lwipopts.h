@@ -63,6 +63,10 @@
 #define LWIP_BROADCAST_PING 1
 #define LWIP_MULTICAST_PING 1
 #define LWIP_SINGLE_NETIF 0
+/* Packets to one of our own addresses loop back inside lwIP (as Linux delivers them
+ * locally); the stack loop calls netif_poll_all() to deliver them. */
+#define LWIP_NETIF_LOOPBACK 1
+#define LWIP_LOOPBACK_MAX_PBUFS 0
 #define LWIP_NETIF_STATUS_CALLBACK 1
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define LWIP_NUM_NETIF_CLIENT_DATA 1

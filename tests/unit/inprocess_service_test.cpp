@@ -1,0 +1,307 @@
+// The whole service in one thread under a virtual clock: culvertd's Stack and the real
+// client library (the code the preload uses) over lwIP's loopback, driven through the
+// client's idle hook. Deterministic and fast: the seed of the simulator (DESIGN §6).
+#include "backends/backend.hpp"
+#include "client/client.hpp"
+#include "server/stack.hpp"
+#include "stack/backend_netif.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+namespace {
+
+using culvert::client::Client;
+
+// A wire to nowhere: every packet this test sends goes to our own address and lwIP loops
+// it back before it reaches a backend.
+class NullBackend final : public culvert::backends::PacketBackend {
+public:
+    std::string_view name() const override { return "null"; }
+    culvert::backends::MacAddress mac() const override { return {0x02, 0x63, 0x76, 0, 0, 9}; }
+    culvert::backends::BackendCaps caps() const override {
+        culvert::backends::BackendCaps c{};
+        c.mtu = 1500;
+        c.link_up = true;
+        return c;
+    }
+    size_t rx_burst(std::span<culvert::backends::Frame>) override { return 0; }
+    size_t tx_burst(std::span<const culvert::backends::Frame> f) override { return f.size(); }
+    int pollable_fd() const override { return -1; }
+    culvert::backends::BackendStats stats() const override { return {}; }
+};
+
+struct World {
+    uint64_t now_ms = 0;
+    uint64_t limit_ms = 0;
+    std::unique_ptr<culvert::server::Stack> stack;
+    uint64_t steps = 0;
+};
+World* g_world = nullptr;
+
+// One scheduler step: run what is ready; if nothing is, jump to the next lwIP timer.
+bool drive(void*) {
+    World& w = *g_world;
+    const uint64_t next = w.stack->step(0);
+    ++w.steps;
+    if (w.now_ms >= w.limit_ms) return false;
+    w.now_ms = std::min({next == UINT64_MAX ? w.now_ms + 1000 : std::max(next, w.now_ms + 1), w.now_ms + 250,
+                         w.limit_ms});
+    return true;
+}
+
+class InProcessService : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        static World world;
+        g_world = &world;
+        char dir[] = "/tmp/culvert-inproc-XXXXXX";
+        ASSERT_NE(mkdtemp(dir), nullptr);
+        const std::string path = std::string(dir) + "/culvertd.sock";
+        culvert::server::StackSettings settings;
+        settings.socket_path = path;
+        settings.segment_bytes = 64u << 20;
+        settings.seed = 42;
+        settings.clock_ms = [] { return g_world->now_ms; };
+        auto stack = culvert::server::Stack::create(settings);
+        ASSERT_TRUE(stack) << stack.error();
+        world.stack = std::move(*stack);
+        culvert::stack::NetifConfig nc;
+        nc.ipv4 = culvert::stack::Ipv4Config{{10, 0, 0, 2}, 24, std::nullopt};
+        nc.ipv6.push_back({0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2});
+        nc.make_default = true;
+        auto r = world.stack->add_interface(std::make_unique<NullBackend>(), nc);
+        ASSERT_TRUE(r) << r.error();
+        setenv("CULVERT_SOCKET", path.c_str(), 1);
+        Client::instance().set_idle_hook(drive, nullptr);
+    }
+    void SetUp() override { g_world->limit_ms = g_world->now_ms + 60'000; }
+
+    static nlohmann::json status() { return nlohmann::json::parse(g_world->stack->status_json()); }
+
+    static sockaddr_in v4(uint16_t port) {
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(port);
+        inet_pton(AF_INET, "10.0.0.2", &a.sin_addr);
+        return a;
+    }
+};
+
+std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
+    std::vector<uint8_t> v(n);
+    std::mt19937 rng(seed);
+    for (auto& b : v) b = static_cast<uint8_t>(rng());
+    return v;
+}
+
+TEST_F(InProcessService, TcpStreamArrivesIntactBothWaysOverLoopback) {
+    auto& c = Client::instance();
+    auto listener = c.socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_TRUE(listener) << std::strerror(listener.error());
+    auto addr = v4(8080);
+    ASSERT_TRUE(c.bind(*listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    ASSERT_TRUE(c.listen(*listener, 8));
+    auto client = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_TRUE(client);
+    auto conn = c.connect(*client, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ASSERT_FALSE(conn);
+    ASSERT_EQ(conn.error(), EINPROGRESS);
+    sockaddr_in peer{};
+    socklen_t peer_len = sizeof peer;
+    auto server = c.accept4(*listener, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK);
+    ASSERT_TRUE(server) << std::strerror(server.error());
+    EXPECT_EQ(peer.sin_family, AF_INET);
+
+    // The connect completes: the fd becomes writable and SO_ERROR is 0.
+    pollfd p{*client, POLLOUT, 0};
+    for (int i = 0; i < 100 && ::poll(&p, 1, 0) == 0; ++i) drive(nullptr);
+    ASSERT_TRUE(p.revents & POLLOUT);
+    int err = -1;
+    socklen_t len = sizeof err;
+    ASSERT_TRUE(c.getsockopt(*client, SOL_SOCKET, SO_ERROR, &err, &len));
+    EXPECT_EQ(err, 0);
+
+    const auto up = pattern(3 << 20, 1), down = pattern(1 << 20, 2);
+    std::vector<uint8_t> got_up, got_down;
+    size_t sent_up = 0, sent_down = 0;
+    uint8_t buf[65536];
+    while (got_up.size() < up.size() || got_down.size() < down.size()) {
+        ASSERT_LT(g_world->now_ms, g_world->limit_ms) << "no progress: up " << got_up.size() << " down " << got_down.size();
+        auto send_some = [&](int fd, const std::vector<uint8_t>& data, size_t& sent) {
+            if (sent == data.size()) return;
+            iovec v{const_cast<uint8_t*>(data.data() + sent), std::min<size_t>(data.size() - sent, 100000)};
+            msghdr m{};
+            m.msg_iov = &v;
+            m.msg_iovlen = 1;
+            auto n = c.sendmsg(fd, &m, 0);
+            if (n) sent += *n;
+            else ASSERT_EQ(n.error(), EAGAIN);
+        };
+        auto recv_some = [&](int fd, std::vector<uint8_t>& out) {
+            iovec v{buf, sizeof buf};
+            msghdr m{};
+            m.msg_iov = &v;
+            m.msg_iovlen = 1;
+            auto n = c.recvmsg(fd, &m, 0);
+            if (n) out.insert(out.end(), buf, buf + *n);
+            else ASSERT_EQ(n.error(), EAGAIN);
+        };
+        send_some(*client, up, sent_up);
+        send_some(*server, down, sent_down);
+        recv_some(*server, got_up);
+        recv_some(*client, got_down);
+        drive(nullptr);
+    }
+    EXPECT_TRUE(got_up == up);
+    EXPECT_TRUE(got_down == down);
+
+    // Orderly close: the peer reads EOF (0) and the fd reports POLLIN|POLLRDHUP.
+    ASSERT_TRUE(c.close(*client));
+    pollfd e{*server, POLLIN | POLLRDHUP, 0};
+    for (int i = 0; i < 100 && ::poll(&e, 1, 0) == 0; ++i) drive(nullptr);
+    EXPECT_TRUE(e.revents & POLLIN);
+    EXPECT_TRUE(e.revents & POLLRDHUP);
+    iovec v{buf, sizeof buf};
+    msghdr m{};
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    auto eof = c.recvmsg(*server, &m, 0);
+    ASSERT_TRUE(eof);
+    EXPECT_EQ(*eof, 0u);
+    ASSERT_TRUE(c.close(*server));
+    ASSERT_TRUE(c.close(*listener));
+
+    // After TIME_WAIT (2 MSL of virtual time) nothing is left: no pcbs, no pbufs.
+    g_world->limit_ms = g_world->now_ms + 300'000;
+    while (drive(nullptr)) {
+        if (status()["lwip"]["tcp_pcbs"] == 0) break;
+    }
+    auto st = status();
+    EXPECT_EQ(st["sockets"], 0);
+    EXPECT_EQ(st["orphans"], 0);
+    EXPECT_EQ(st["lwip"]["tcp_pcbs"], 0) << st.dump();
+    EXPECT_EQ(st["lwip"]["pbuf_pool"], 0) << st.dump();
+}
+
+TEST_F(InProcessService, UdpDatagramsArriveWholeWithTheirSourceAndTruncationIsReported) {
+    auto& c = Client::instance();
+    auto a = c.socket(AF_INET6, SOCK_DGRAM, 0);  // dual-stack
+    auto b = c.socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_TRUE(a && b);
+    sockaddr_in6 any6{};
+    any6.sin6_family = AF_INET6;
+    any6.sin6_port = htons(9000);
+    ASSERT_TRUE(c.bind(*a, reinterpret_cast<sockaddr*>(&any6), sizeof any6));
+    auto to = v4(9000);
+    for (size_t size : {1u, 100u, 1472u, 2048u, 9000u}) {
+        const auto d = pattern(size, static_cast<uint32_t>(size));
+        iovec v{const_cast<uint8_t*>(d.data()), d.size()};
+        msghdr m{};
+        m.msg_name = &to;
+        m.msg_namelen = sizeof to;
+        m.msg_iov = &v;
+        m.msg_iovlen = 1;
+        auto n = c.sendmsg(*b, &m, 0);
+        ASSERT_TRUE(n) << size << ": " << std::strerror(n.error());
+        EXPECT_EQ(*n, size);
+
+        std::vector<uint8_t> got(65536);
+        sockaddr_in6 from{};
+        iovec rv{got.data(), got.size()};
+        msghdr rm{};
+        rm.msg_name = &from;
+        rm.msg_namelen = sizeof from;
+        rm.msg_iov = &rv;
+        rm.msg_iovlen = 1;
+        // A peek first: it must not consume.
+        auto peeked = c.recvmsg(*a, &rm, MSG_PEEK);
+        ASSERT_TRUE(peeked);
+        EXPECT_EQ(*peeked, size);
+        auto r = c.recvmsg(*a, &rm, 0);
+        ASSERT_TRUE(r);
+        ASSERT_EQ(*r, size);
+        got.resize(*r);
+        EXPECT_TRUE(got == d) << size;
+        EXPECT_EQ(from.sin6_family, AF_INET6);
+        EXPECT_TRUE(IN6_IS_ADDR_V4MAPPED(&from.sin6_addr)) << "an IPv4 peer of a dual-stack socket";
+    }
+    // Truncation: a 1000-byte datagram into a 10-byte buffer, MSG_TRUNC returns its length.
+    const auto d = pattern(1000, 7);
+    iovec v{const_cast<uint8_t*>(d.data()), d.size()};
+    msghdr m{};
+    m.msg_name = &to;
+    m.msg_namelen = sizeof to;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    ASSERT_TRUE(c.sendmsg(*b, &m, 0));
+    uint8_t small[10];
+    iovec rv{small, sizeof small};
+    msghdr rm{};
+    rm.msg_iov = &rv;
+    rm.msg_iovlen = 1;
+    auto r = c.recvmsg(*a, &rm, MSG_TRUNC);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, 1000u);
+    EXPECT_TRUE(rm.msg_flags & MSG_TRUNC);
+    EXPECT_EQ(std::memcmp(small, d.data(), sizeof small), 0);
+    ASSERT_TRUE(c.close(*a));
+    ASSERT_TRUE(c.close(*b));
+    EXPECT_EQ(status()["lwip"]["udp_pcbs"], 0);
+}
+
+TEST_F(InProcessService, TenVirtualMinutesOfIdleConnectionTakeLessThanASecond) {
+    auto& c = Client::instance();
+    auto l = c.socket(AF_INET, SOCK_STREAM, 0);
+    auto addr = v4(8081);
+    ASSERT_TRUE(c.bind(*l, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    ASSERT_TRUE(c.listen(*l, 1));
+    auto s = c.socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ASSERT_TRUE(c.setsockopt(*s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one));
+    ASSERT_TRUE(c.connect(*s, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    auto a = c.accept4(*l, nullptr, nullptr, 0);
+    ASSERT_TRUE(a);
+    const auto wall = std::chrono::steady_clock::now();
+    const uint64_t start = g_world->now_ms;
+    g_world->limit_ms = start + 600'000;
+    while (drive(nullptr)) {
+    }
+    const auto elapsed = std::chrono::steady_clock::now() - wall;
+    EXPECT_GE(g_world->now_ms - start, 600'000u);
+    EXPECT_LT(elapsed, std::chrono::seconds(1));
+    // Still connected after ten idle minutes with keepalives answered.
+    const char msg[] = "still there";
+    iovec v{const_cast<char*>(msg), sizeof msg};
+    msghdr m{};
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    g_world->limit_ms = g_world->now_ms + 10'000;
+    ASSERT_TRUE(c.sendmsg(*s, &m, 0));
+    char got[sizeof msg] = {};
+    iovec rv{got, sizeof got};
+    msghdr rm{};
+    rm.msg_iov = &rv;
+    rm.msg_iovlen = 1;
+    auto r = c.recvmsg(*a, &rm, MSG_WAITALL);
+    ASSERT_TRUE(r);
+    EXPECT_STREQ(got, msg);
+    c.close(*s);
+    c.close(*a);
+    c.close(*l);
+}
+
+}  // namespace
