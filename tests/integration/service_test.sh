@@ -34,18 +34,7 @@ ip netns exec "$ns" ip link set "$tap" up
 ip netns exec "$ns" ip link set lo up
 ip netns exec "$ns" ping -c 1 -W 2 10.99.0.2 >/dev/null || fail "culvert does not answer ping"
 
-# An ASan build of the preload needs the ASan runtime loaded first in uninstrumented programs.
-preload="$bin/libculvert-preload.so"
-asan_rt=""
-if ldd "$preload" | grep -q libasan; then
-  asan_rt="$(gcc -print-file-name=libasan.so) "
-  export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
-fi
-if [ -z "$asan_rt" ]; then
-  under() { "$bin/culvert" run --socket "$sock" -- "$@"; }
-else
-  under() { env CULVERT_SOCKET="$sock" LD_PRELOAD="$asan_rt$preload" "$@"; }
-fi
+under() { "$bin/culvert" run --socket "$sock" -- "$@"; }
 head -c 4000000 /dev/urandom >"$work/blob"
 want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
 
@@ -72,7 +61,7 @@ case "$case_name" in
     ;;
   curl_server_v4|curl_server_v6)
     # An HTTP server under the preload; a kernel-side curl fetches from it through culvert.
-    (cd "$work" && exec env CULVERT_SOCKET="$sock" LD_PRELOAD="$asan_rt$preload" \
+    (cd "$work" && exec "$bin/culvert" run --socket "$sock" -- \
        python3 -m http.server 8081 --bind :: >"$work/server.log" 2>&1) &
     pids+=($!)
     host=10.99.0.2; url=http://10.99.0.2:8081/blob
