@@ -67,6 +67,8 @@
  * locally); the stack loop calls netif_poll_all() to deliver them. */
 #define LWIP_NETIF_LOOPBACK 1
 #define LWIP_LOOPBACK_MAX_PBUFS 0
+/* No 127.0.0.1 netif inside culvert: loopback addresses are not culvert's (yet). */
+#define LWIP_HAVE_LOOPIF 0
 #define LWIP_NETIF_STATUS_CALLBACK 1
 #define LWIP_NETIF_LINK_CALLBACK 1
 #define LWIP_NUM_NETIF_CLIENT_DATA 1
