@@ -35,6 +35,7 @@ ip netns exec "$ns" ip link set lo up
 ip netns exec "$ns" ping -c 1 -W 2 10.99.0.2 >/dev/null || fail "culvert does not answer ping"
 
 under() { "$bin/culvert" run --socket "$sock" -- "$@"; }
+under_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$bin/culvert" run --socket "$sock" -- "$@"; }
 head -c 4000000 /dev/urandom >"$work/blob"
 want=$(sha256sum <"$work/blob" | cut -d' ' -f1)
 
@@ -72,9 +73,21 @@ case "$case_name" in
     got=$(sha256sum <"$work/got" | cut -d' ' -f1)
     [ "$got" = "$want" ] || fail "content differs: $got != $want"
     ;;
-  udp_echo_v4|udp_echo_v6)
+  udp_echo_v4|udp_echo_v6|udp_echo_segment|udp_echo_other_uid)
     host=10.99.0.1; fam=AF_INET
     [ "$case_name" = udp_echo_v6 ] && { host=fd99::1; fam=AF_INET6; }
+    runner=under
+    if [ "$case_name" = udp_echo_segment ]; then
+      # Datagram payloads through the shared segment instead of process_vm_readv/writev.
+      export CULVERT_COPY_MODE=segment
+    fi
+    if [ "$case_name" = udp_echo_other_uid ]; then
+      # A client of another uid: the kernel refuses process_vm_* into culvertd (root), so
+      # the client must say so and fall back to the segment. The socket must be reachable.
+      chmod 755 "$work"
+      chmod 666 "$sock"
+      runner=under_nobody
+    fi
     ip netns exec "$ns" python3 -c "
 import socket
 s = socket.socket(socket.$fam, socket.SOCK_DGRAM)
@@ -85,7 +98,7 @@ while True:
 " &
     pids+=($!)
     sleep 0.5
-    under python3 -c "
+    $runner python3 -c "
 import socket, os, sys
 s = socket.socket(socket.$fam, socket.SOCK_DGRAM)
 s.settimeout(3)
@@ -104,7 +117,13 @@ for i in range(200):
     if r != d:
         sys.exit('datagram %d differs (%d vs %d bytes)' % (i, len(r), len(d)))
 print('200 datagrams echoed intact')
-" || fail "UDP echo through culvert failed"
+" 2>"$work/client.err" || { cat "$work/client.err"; fail "UDP echo through culvert failed"; }
+    if [ "$case_name" != udp_echo_v4 ] && [ "$case_name" != udp_echo_v6 ]; then
+      grep -q "datagrams are copied through shared memory" "$work/client.err" \
+        || { cat "$work/client.err"; fail "the client did not say it uses the segment copy path"; }
+    else
+      ! grep -q "shared memory" "$work/client.err" || fail "process_vm path expected"
+    fi
     ;;
   *) fail "unknown case $case_name" ;;
 esac
