@@ -59,6 +59,7 @@ struct SocketState {
     bool shut_wr = false;
     int rcvtimeo_ms = -1, sndtimeo_ms = -1;
     channels::ChannelKind kind{};
+    channels::ChannelInfo info{};  // where culvertd put this socket's channel
     channels::StreamChannelShared* sch = nullptr;
     channels::DgramChannelShared* dch = nullptr;
     channels::ByteRingProducer tx;
@@ -381,6 +382,7 @@ Result<int> Client::Impl::install(const channels::Reply& reply, const int* fds, 
     s->notify_fd = fds[channels::kNotifyFd];
     s->nonblock = (flags & SOCK_NONBLOCK) != 0;
     const auto& ch = reply.channel;
+    s->info = ch;
     bool ok = false;
     if (ch.kind == static_cast<uint32_t>(channels::ChannelKind::stream)) {
         auto c = segment->at<channels::StreamChannelShared>(ch.channel_offset);
@@ -677,6 +679,18 @@ Result<void> Client::setsockopt(int fd, int level, int name, const void* value, 
         std::memcpy(q.value, value, len);
     });
     if (!r) return std::unexpected(r.error());
+    const auto& ch = r->channel;
+    if (s->sch && ch.kind == static_cast<uint32_t>(channels::ChannelKind::stream) &&
+        (ch.tx_data_offset != s->info.tx_data_offset || ch.rx_data_offset != s->info.rx_data_offset)) {
+        // SO_SNDBUF/SO_RCVBUF gave this socket new rings (before any data moved).
+        auto tx = impl_->segment->bytes(ch.tx_data_offset, ch.tx_bytes);
+        auto rx = impl_->segment->bytes(ch.rx_data_offset, ch.rx_bytes);
+        if (!tx || !rx) return std::unexpected(EPROTO);
+        std::scoped_lock lock(s->send_mu, s->recv_mu);
+        s->tx = channels::ByteRingProducer(&s->sch->tx, *tx);
+        s->rx = channels::ByteRingConsumer(&s->sch->rx, *rx);
+        s->info = ch;
+    }
     return {};
 }
 

@@ -43,6 +43,15 @@ public:
         if (off) offsets_[count_++] = *off;
         return off;
     }
+    // Frees one allocation made here (a ring being replaced).
+    void free(uint64_t offset) {
+        for (size_t i = 0; i < count_; ++i) {
+            if (offsets_[i] != offset) continue;
+            mem_->allocator.free(offset);
+            offsets_[i] = offsets_[--count_];
+            return;
+        }
+    }
     void release() {
         for (size_t i = 0; i < count_; ++i) mem_->allocator.free(offsets_[i]);
         count_ = 0;

@@ -215,6 +215,7 @@ void Session::handle(const channels::Request& req, std::span<const uint8_t> payl
                 break;
             }
             result = s->setsockopt(req.arg0, req.arg1, std::span<const uint8_t>(req.value, req.value_bytes));
+            r.channel = s->channel_info();  // SO_SNDBUF/SO_RCVBUF may have moved a ring
             break;
         }
         case Op::sendto: {
@@ -274,7 +275,7 @@ void Session::handle_socket(const channels::Request& req, Outgoing& out) {
     }
     std::unique_ptr<Socket> s;
     if (type == kSockStream && (protocol == 0 || protocol == kIpprotoTcp)) {
-        auto t = TcpSocket::create(stack_, *this, domain, channels::kDefaultRingBytes);
+        auto t = TcpSocket::create(stack_, *this, domain, channels::kDefaultRingBytes, channels::kDefaultRingBytes);
         if (!t) {
             r.error = t.error();
             return;

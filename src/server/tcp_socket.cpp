@@ -21,6 +21,9 @@ using channels::ChannelKind;
 
 namespace {
 
+constexpr size_t kMinRingBytes = 4096;
+constexpr size_t kMaxRingBytes = 16u << 20;
+
 TcpSocket* self(void* arg) { return static_cast<TcpSocket*>(arg); }
 
 err_t recv_cb(void* arg, tcp_pcb*, pbuf* p, err_t err) { return static_cast<err_t>(self(arg)->on_recv(p, err)); }
@@ -78,29 +81,29 @@ TcpSocket::TcpSocket(Stack& stack, Session& session, uint32_t id, uint64_t token
     : Socket(stack, &session, id, token), domain_(domain), allocations_(session.memory()) {}
 
 std::expected<std::unique_ptr<TcpSocket>, Errno> TcpSocket::create(Stack& stack, Session& session, int domain,
-                                                                   size_t ring_bytes) {
+                                                                   size_t tx_bytes, size_t rx_bytes) {
     auto fds = ChannelFds::make();
     if (!fds) return std::unexpected(fds.error());
     std::unique_ptr<TcpSocket> s(new TcpSocket(stack, session, session.next_socket_id(), 0, domain));
     s->fds_ = *fds;
-    if (auto r = s->attach_channel(ring_bytes); !r) return std::unexpected(r.error());
+    if (auto r = s->attach_channel(tx_bytes, rx_bytes); !r) return std::unexpected(r.error());
     s->token_ = stack.register_socket(s.get(), s->fds_.notify);
     stack.counters().sockets_created++;
     return s;
 }
 
-std::expected<void, Errno> TcpSocket::attach_channel(size_t ring_bytes) {
+std::expected<void, Errno> TcpSocket::attach_channel(size_t tx_bytes, size_t rx_bytes) {
     auto ch_off = allocations_.allocate(sizeof(channels::StreamChannelShared));
-    auto tx_off = allocations_.allocate(ring_bytes);
-    auto rx_off = allocations_.allocate(ring_bytes);
+    auto tx_off = allocations_.allocate(tx_bytes);
+    auto rx_off = allocations_.allocate(rx_bytes);
     if (!ch_off || !tx_off || !rx_off) {
         stack_.counters().segment_alloc_failures++;
         return std::unexpected(ENOBUFS);
     }
     auto& mem = allocations_.memory();
     auto ch = mem.segment.at<channels::StreamChannelShared>(*ch_off);
-    auto tx = mem.segment.bytes(*tx_off, ring_bytes);
-    auto rx = mem.segment.bytes(*rx_off, ring_bytes);
+    auto tx = mem.segment.bytes(*tx_off, tx_bytes);
+    auto rx = mem.segment.bytes(*rx_off, rx_bytes);
     if (!ch || !tx || !rx) return std::unexpected(ENOBUFS);
     // The memory is fresh for this socket: initialise every field before the client sees it.
     ch_ = new (*ch) channels::StreamChannelShared();
@@ -109,8 +112,43 @@ std::expected<void, Errno> TcpSocket::attach_channel(size_t ring_bytes) {
     rx_ = channels::ByteRingProducer(&ch_->rx, *rx);
     notify_ = channels::EventQueueConsumer(&ch_->to_server, fds_.notify);
     ready_ = channels::Readiness(&ch_->readiness, -1, fds_.peer);
-    info_ = channels::ChannelInfo{*ch_off, *tx_off, *rx_off, static_cast<uint32_t>(ring_bytes),
-                                  static_cast<uint32_t>(ring_bytes), static_cast<uint32_t>(ChannelKind::stream), 0};
+    info_ = channels::ChannelInfo{*ch_off, *tx_off, *rx_off, static_cast<uint32_t>(tx_bytes),
+                                  static_cast<uint32_t>(rx_bytes), static_cast<uint32_t>(ChannelKind::stream), 0};
+    return {};
+}
+
+// SO_SNDBUF/SO_RCVBUF: a new ring of the requested size while the socket has never carried
+// data (before connect/listen, as most programs set them). Later the request is accepted
+// and the ring keeps its size. The client rebuilds its view from the reply's ChannelInfo.
+std::expected<void, Errno> TcpSocket::resize_ring(bool tx, int requested_bytes) {
+    if (requested_bytes < 0) return std::unexpected(EINVAL);
+    const size_t bytes = std::clamp<size_t>(static_cast<size_t>(requested_bytes), kMinRingBytes, kMaxRingBytes);
+    const uint32_t st = ch_->state.load();
+    if (listening_ || (st & (channels::kConnected | channels::kConnecting | channels::kError))) return {};
+    auto& mem = allocations_.memory();
+    auto off = allocations_.allocate(bytes);
+    if (!off) {
+        stack_.counters().segment_alloc_failures++;
+        return std::unexpected(ENOBUFS);
+    }
+    auto span = mem.segment.bytes(*off, bytes);
+    if (!span) return std::unexpected(ENOBUFS);
+    // Nothing has been written yet: fresh indices, and our view rebuilt from them.
+    if (tx) {
+        allocations_.free(info_.tx_data_offset);
+        ch_->tx.write_idx.store(0);
+        ch_->tx.read_idx.store(0);
+        tx_ = channels::ByteRingConsumer(&ch_->tx, *span);
+        info_.tx_data_offset = *off;
+        info_.tx_bytes = static_cast<uint32_t>(bytes);
+    } else {
+        allocations_.free(info_.rx_data_offset);
+        ch_->rx.write_idx.store(0);
+        ch_->rx.read_idx.store(0);
+        rx_ = channels::ByteRingProducer(&ch_->rx, *span);
+        info_.rx_data_offset = *off;
+        info_.rx_bytes = static_cast<uint32_t>(bytes);
+    }
     return {};
 }
 
@@ -260,7 +298,7 @@ int TcpSocket::on_accept(tcp_pcb* newpcb, int err) {
         tcp_abort(newpcb);
         return ERR_ABRT;
     }
-    auto child = TcpSocket::create(stack_, *session_, domain_, info_.rx_bytes);
+    auto child = TcpSocket::create(stack_, *session_, domain_, info_.tx_bytes, info_.rx_bytes);
     if (!child) {
         stack_.counters().tcp_accept_refused++;
         tcp_abort(newpcb);
@@ -554,8 +592,9 @@ std::expected<uint32_t, Errno> TcpSocket::getsockopt(int level, int name, std::s
             case abi::kSoReuseaddr: return put(out, reuseaddr_ ? 1 : 0);
             case abi::kSoKeepalive: return put(out, keepalive_ ? 1 : 0);
             case abi::kSoError: return put(out, ch_->error.exchange(0));
-            case abi::kSoSndbuf: return put(out, static_cast<int>(info_.tx_bytes));
-            case abi::kSoRcvbuf: return put(out, static_cast<int>(info_.rx_bytes));
+            // Linux reports twice the requested size (half is bookkeeping); so do we.
+            case abi::kSoSndbuf: return put(out, static_cast<int>(2 * info_.tx_bytes));
+            case abi::kSoRcvbuf: return put(out, static_cast<int>(2 * info_.rx_bytes));
             default: return std::unexpected(ENOPROTOOPT);
         }
     }
@@ -628,8 +667,9 @@ std::expected<void, Errno> TcpSocket::setsockopt(int level, int name, std::span<
                 return {};
             case abi::kSoSndbuf:
             case abi::kSoRcvbuf:
+                if (!v) return std::unexpected(v.error());
+                return resize_ring(name == abi::kSoSndbuf, *v);
             case abi::kSoLinger:
-                // Accepted; the rings keep the size they were created with (docs/architecture.md).
                 return {};
             default: return std::unexpected(ENOPROTOOPT);
         }

@@ -20,7 +20,7 @@ namespace culvert::server {
 class TcpSocket final : public Socket {
 public:
     static std::expected<std::unique_ptr<TcpSocket>, Errno> create(Stack& stack, Session& session, int domain,
-                                                                   size_t ring_bytes);
+                                                                   size_t tx_bytes, size_t rx_bytes);
     ~TcpSocket() override;
 
     void on_notify() override;
@@ -48,7 +48,8 @@ public:
 
 private:
     TcpSocket(Stack& stack, Session& session, uint32_t id, uint64_t token, int domain);
-    std::expected<void, Errno> attach_channel(size_t ring_bytes);
+    std::expected<void, Errno> attach_channel(size_t tx_bytes, size_t rx_bytes);
+    std::expected<void, Errno> resize_ring(bool tx, int requested_bytes);
     void attach_pcb(tcp_pcb* pcb);
     void detach_pcb();
     void abort_pcb();

@@ -263,6 +263,65 @@ TEST_F(InProcessService, UdpDatagramsArriveWholeWithTheirSourceAndTruncationIsRe
     EXPECT_EQ(status()["lwip"]["udp_pcbs"], 0);
 }
 
+TEST_F(InProcessService, SoRcvbufAndSoSndbufResizeTheRingsBeforeConnect) {
+    auto& c = Client::instance();
+    auto l = c.socket(AF_INET, SOCK_STREAM, 0);
+    const int small = 8192, big = 1 << 20;
+    ASSERT_TRUE(c.setsockopt(*l, SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
+    ASSERT_TRUE(c.setsockopt(*l, SOL_SOCKET, SO_SNDBUF, &big, sizeof big));
+    int got = 0;
+    socklen_t len = sizeof got;
+    ASSERT_TRUE(c.getsockopt(*l, SOL_SOCKET, SO_RCVBUF, &got, &len));
+    EXPECT_EQ(got, 2 * small) << "Linux reports twice the requested size";
+    ASSERT_TRUE(c.getsockopt(*l, SOL_SOCKET, SO_SNDBUF, &got, &len));
+    EXPECT_EQ(got, 2 * big);
+    auto addr = v4(8082);
+    ASSERT_TRUE(c.bind(*l, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    ASSERT_TRUE(c.listen(*l, 1));
+    auto s = c.socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_TRUE(c.setsockopt(*s, SOL_SOCKET, SO_SNDBUF, &small, sizeof small));
+    (void)c.connect(*s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    auto a = c.accept4(*l, nullptr, nullptr, SOCK_NONBLOCK);
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(c.getsockopt(*a, SOL_SOCKET, SO_RCVBUF, &got, &len));
+    EXPECT_EQ(got, 2 * small) << "an accepted socket inherits the listener's sizes";
+    pollfd p{*s, POLLOUT, 0};
+    for (int i = 0; i < 100 && ::poll(&p, 1, 0) == 0; ++i) drive(nullptr);
+    // A non-blocking write takes at most the (small) send ring at once.
+    std::vector<uint8_t> data = pattern(100000, 9);
+    iovec v{data.data(), data.size()};
+    msghdr m{};
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    auto n = c.sendmsg(*s, &m, 0);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(*n, static_cast<size_t>(small));
+    // And everything still arrives intact through the resized rings.
+    std::vector<uint8_t> out;
+    size_t sent = *n;
+    uint8_t buf[4096];
+    while (out.size() < data.size()) {
+        ASSERT_LT(g_world->now_ms, g_world->limit_ms);
+        if (sent < data.size()) {
+            iovec sv{data.data() + sent, data.size() - sent};
+            m.msg_iov = &sv;
+            auto k = c.sendmsg(*s, &m, 0);
+            if (k) sent += *k;
+        }
+        iovec rv{buf, sizeof buf};
+        msghdr rm{};
+        rm.msg_iov = &rv;
+        rm.msg_iovlen = 1;
+        auto k = c.recvmsg(*a, &rm, 0);
+        if (k) out.insert(out.end(), buf, buf + *k);
+        drive(nullptr);
+    }
+    EXPECT_TRUE(out == data);
+    c.close(*s);
+    c.close(*a);
+    c.close(*l);
+}
+
 TEST_F(InProcessService, TenVirtualMinutesOfIdleConnectionTakeLessThanASecond) {
     auto& c = Client::instance();
     auto l = c.socket(AF_INET, SOCK_STREAM, 0);
