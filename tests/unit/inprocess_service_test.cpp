@@ -101,6 +101,25 @@ protected:
     }
 };
 
+culvert::client::Result<size_t> send_bytes(int fd, const void* data, size_t len, int flags = 0,
+                                           const sockaddr_in* to = nullptr) {
+    iovec v{const_cast<void*>(data), len};
+    msghdr m{};
+    m.msg_name = const_cast<sockaddr_in*>(to);
+    m.msg_namelen = to ? sizeof *to : 0;
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    return Client::instance().sendmsg(fd, &m, flags);
+}
+
+culvert::client::Result<size_t> recv_bytes(int fd, void* data, size_t len, int flags = 0) {
+    iovec v{data, len};
+    msghdr m{};
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    return Client::instance().recvmsg(fd, &m, flags);
+}
+
 std::vector<uint8_t> pattern(size_t n, uint32_t seed) {
     std::vector<uint8_t> v(n);
     std::mt19937 rng(seed);
@@ -143,20 +162,12 @@ TEST_F(InProcessService, TcpStreamArrivesIntactBothWaysOverLoopback) {
         ASSERT_LT(g_world->now_ms, g_world->limit_ms) << "no progress: up " << got_up.size() << " down " << got_down.size();
         auto send_some = [&](int fd, const std::vector<uint8_t>& data, size_t& sent) {
             if (sent == data.size()) return;
-            iovec v{const_cast<uint8_t*>(data.data() + sent), std::min<size_t>(data.size() - sent, 100000)};
-            msghdr m{};
-            m.msg_iov = &v;
-            m.msg_iovlen = 1;
-            auto n = c.sendmsg(fd, &m, 0);
+            auto n = send_bytes(fd, data.data() + sent, std::min<size_t>(data.size() - sent, 100000));
             if (n) sent += *n;
             else ASSERT_EQ(n.error(), EAGAIN);
         };
         auto recv_some = [&](int fd, std::vector<uint8_t>& out) {
-            iovec v{buf, sizeof buf};
-            msghdr m{};
-            m.msg_iov = &v;
-            m.msg_iovlen = 1;
-            auto n = c.recvmsg(fd, &m, 0);
+            auto n = recv_bytes(fd, buf, sizeof buf);
             if (n) out.insert(out.end(), buf, buf + *n);
             else ASSERT_EQ(n.error(), EAGAIN);
         };
@@ -175,11 +186,7 @@ TEST_F(InProcessService, TcpStreamArrivesIntactBothWaysOverLoopback) {
     for (int i = 0; i < 100 && ::poll(&e, 1, 0) == 0; ++i) drive(nullptr);
     EXPECT_TRUE(e.revents & POLLIN);
     EXPECT_TRUE(e.revents & POLLRDHUP);
-    iovec v{buf, sizeof buf};
-    msghdr m{};
-    m.msg_iov = &v;
-    m.msg_iovlen = 1;
-    auto eof = c.recvmsg(*server, &m, 0);
+    auto eof = recv_bytes(*server, buf, sizeof buf);
     ASSERT_TRUE(eof);
     EXPECT_EQ(*eof, 0u);
     ASSERT_TRUE(c.close(*server));
@@ -209,13 +216,7 @@ TEST_F(InProcessService, UdpDatagramsArriveWholeWithTheirSourceAndTruncationIsRe
     auto to = v4(9000);
     for (size_t size : {1u, 100u, 1472u, 2048u, 9000u}) {
         const auto d = pattern(size, static_cast<uint32_t>(size));
-        iovec v{const_cast<uint8_t*>(d.data()), d.size()};
-        msghdr m{};
-        m.msg_name = &to;
-        m.msg_namelen = sizeof to;
-        m.msg_iov = &v;
-        m.msg_iovlen = 1;
-        auto n = c.sendmsg(*b, &m, 0);
+        auto n = send_bytes(*b, d.data(), d.size(), 0, &to);
         ASSERT_TRUE(n) << size << ": " << std::strerror(n.error());
         EXPECT_EQ(*n, size);
 
@@ -241,13 +242,7 @@ TEST_F(InProcessService, UdpDatagramsArriveWholeWithTheirSourceAndTruncationIsRe
     }
     // Truncation: a 1000-byte datagram into a 10-byte buffer, MSG_TRUNC returns its length.
     const auto d = pattern(1000, 7);
-    iovec v{const_cast<uint8_t*>(d.data()), d.size()};
-    msghdr m{};
-    m.msg_name = &to;
-    m.msg_namelen = sizeof to;
-    m.msg_iov = &v;
-    m.msg_iovlen = 1;
-    ASSERT_TRUE(c.sendmsg(*b, &m, 0));
+    ASSERT_TRUE(send_bytes(*b, d.data(), d.size(), 0, &to));
     uint8_t small[10];
     iovec rv{small, sizeof small};
     msghdr rm{};
@@ -289,11 +284,7 @@ TEST_F(InProcessService, SoRcvbufAndSoSndbufResizeTheRingsBeforeConnect) {
     for (int i = 0; i < 100 && ::poll(&p, 1, 0) == 0; ++i) drive(nullptr);
     // A non-blocking write takes at most the (small) send ring at once.
     std::vector<uint8_t> data = pattern(100000, 9);
-    iovec v{data.data(), data.size()};
-    msghdr m{};
-    m.msg_iov = &v;
-    m.msg_iovlen = 1;
-    auto n = c.sendmsg(*s, &m, 0);
+    auto n = send_bytes(*s, data.data(), data.size());
     ASSERT_TRUE(n);
     EXPECT_EQ(*n, static_cast<size_t>(small));
     // And everything still arrives intact through the resized rings.
@@ -303,16 +294,10 @@ TEST_F(InProcessService, SoRcvbufAndSoSndbufResizeTheRingsBeforeConnect) {
     while (out.size() < data.size()) {
         ASSERT_LT(g_world->now_ms, g_world->limit_ms);
         if (sent < data.size()) {
-            iovec sv{data.data() + sent, data.size() - sent};
-            m.msg_iov = &sv;
-            auto k = c.sendmsg(*s, &m, 0);
+            auto k = send_bytes(*s, data.data() + sent, data.size() - sent);
             if (k) sent += *k;
         }
-        iovec rv{buf, sizeof buf};
-        msghdr rm{};
-        rm.msg_iov = &rv;
-        rm.msg_iovlen = 1;
-        auto k = c.recvmsg(*a, &rm, 0);
+        auto k = recv_bytes(*a, buf, sizeof buf);
         if (k) out.insert(out.end(), buf, buf + *k);
         drive(nullptr);
     }
@@ -344,18 +329,10 @@ TEST_F(InProcessService, TenVirtualMinutesOfIdleConnectionTakeLessThanASecond) {
     EXPECT_LT(elapsed, std::chrono::seconds(1));
     // Still connected after ten idle minutes with keepalives answered.
     const char msg[] = "still there";
-    iovec v{const_cast<char*>(msg), sizeof msg};
-    msghdr m{};
-    m.msg_iov = &v;
-    m.msg_iovlen = 1;
     g_world->limit_ms = g_world->now_ms + 10'000;
-    ASSERT_TRUE(c.sendmsg(*s, &m, 0));
+    ASSERT_TRUE(send_bytes(*s, msg, sizeof msg));
     char got[sizeof msg] = {};
-    iovec rv{got, sizeof got};
-    msghdr rm{};
-    rm.msg_iov = &rv;
-    rm.msg_iovlen = 1;
-    auto r = c.recvmsg(*a, &rm, MSG_WAITALL);
+    auto r = recv_bytes(*a, got, sizeof got, MSG_WAITALL);
     ASSERT_TRUE(r);
     EXPECT_STREQ(got, msg);
     c.close(*s);
