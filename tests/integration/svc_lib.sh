@@ -4,11 +4,12 @@
 # through `culvert status --json`. Everything is removed on every exit path.
 #
 #   svc_setup BINDIR        make the namespace, start culvertd, wait until it answers ping
+#   svc_start_culvertd      (re)start culvertd and address the kernel side of its TAP
 #   under CMD...            run CMD under the preload (on the host side: it reaches culvertd)
 #   in_ns CMD...            run CMD on the kernel side inside the namespace
 #   "${UNDER[@]}", "${IN_NS[@]}"  the same as command prefixes that exec CMD (so $! is CMD's
 #                           pid, and `timeout` can wrap them)
-#   status_get EXPR         a jq expression over `culvert status --json` (e.g. .lwip.tcp_pcbs)
+#   status_get [JQ_OPTS] EXPR   a jq expression over `culvert status --json` (e.g. .lwip.tcp_pcbs)
 #   wait_status EXPR WANT SECS   wait until EXPR equals WANT; fails the test otherwise
 #   fail MSG                print MSG, culvertd's log and its status, exit 1
 #   bg VAR CMD...           start CMD in the background, store its pid in VAR, kill it at exit
@@ -66,7 +67,7 @@ bg() {
 IN_NS=(ip netns exec "$ns")
 in_ns() { "${IN_NS[@]}" "$@"; }
 
-svc_start_culvertd() {
+_svc_spawn_culvertd() {
   "$bin/culvertd" --socket "$sock" --seed 7 \
     --iface "tap:$tap,ip=$SVC_V4_CULVERT/24,ip6=$SVC_V6_CULVERT/64,netns=$ns" >>"$work/culvertd.log" 2>&1 &
   culvertd_pid=$!
@@ -82,13 +83,8 @@ svc_start_culvertd() {
 svc_setup() {
   bin=$(cd "$1" && pwd)
   ip netns add "$ns"
-  svc_start_culvertd
   in_ns ip link set lo up
-  in_ns ip addr add "$SVC_V4_KERNEL/24" dev "$tap"
-  in_ns ip addr add "$SVC_V6_KERNEL/64" dev "$tap" nodad
-  in_ns ip link set "$tap" up
-  in_ns ping -c 1 -W 2 "$SVC_V4_CULVERT" >/dev/null || fail "culvert does not answer ping"
-  in_ns ping -c 1 -W 2 "$SVC_V6_CULVERT" >/dev/null || fail "culvert does not answer IPv6 ping"
+  svc_start_culvertd
 
   # An ASan build of the preload needs the ASan runtime first in uninstrumented programs.
   preload="$bin/libculvert-preload.so"
@@ -100,10 +96,20 @@ svc_setup() {
   UNDER=(env CULVERT_SOCKET="$sock" LD_PRELOAD="$asan_rt$preload")
 }
 
+# The TAP is culvertd's: it comes (without addresses) and goes with each culvertd.
+svc_start_culvertd() {
+  _svc_spawn_culvertd
+  in_ns ip addr add "$SVC_V4_KERNEL/24" dev "$tap"
+  in_ns ip addr add "$SVC_V6_KERNEL/64" dev "$tap" nodad
+  in_ns ip link set "$tap" up
+  in_ns ping -c 1 -W 2 "$SVC_V4_CULVERT" >/dev/null || fail "culvert does not answer ping"
+  in_ns ping -c 1 -W 2 "$SVC_V6_CULVERT" >/dev/null || fail "culvert does not answer IPv6 ping"
+}
+
 under() { "${UNDER[@]}" "$@"; }
 
 status_get() {
-  "$bin/culvert" status --socket "$sock" --json | jq -r "$1"
+  "$bin/culvert" status --socket "$sock" --json | jq -r "$@"
 }
 
 # wait_status EXPR WANT SECONDS: polls culvertd's counters (10 times a second).

@@ -4,6 +4,7 @@
 //
 //   svc_tool echo-server PORT [CONNECTIONS]         echo each connection (one thread each)
 //   svc_tool echo-client HOST PORT BYTES            a sender and a receiver thread on ONE socket
+//   svc_tool lockstep-client HOST PORT BYTES        one thread: write a chunk, read it back
 //   svc_tool threads HOST PORT UDP_PORT SOCKETS BYTES   one socket per thread, TCP and UDP
 //   svc_tool slow-reader PORT BYTES GO_FILE         accept, read nothing until GO_FILE exists
 //   svc_tool bp-sender HOST PORT BYTES STATE_FILE   non-blocking sender that must get stuck
@@ -127,14 +128,23 @@ void write_file(const char* path, const std::string& text) {
 
 // ---- echo -------------------------------------------------------------------------------
 
+// A connection that fails (a killed peer resets it) ends alone: the server keeps serving
+// its other connections.
 void echo_connection(int fd) {
     std::vector<uint8_t> buf(256 * 1024);
     for (;;) {
         const ssize_t n = read(fd, buf.data(), buf.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) die_errno("echo read");
-        if (n == 0) break;
-        write_all(fd, buf.data(), static_cast<size_t>(n));
+        if (n <= 0) break;
+        for (ssize_t off = 0; off < n;) {
+            const ssize_t k = send(fd, buf.data() + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                close(fd);
+                return;
+            }
+            off += k;
+        }
     }
     shutdown(fd, SHUT_WR);
     close(fd);
@@ -202,6 +212,29 @@ int echo_client(const char* host, const char* port, uint64_t bytes) {
 
 // ---- threads ----------------------------------------------------------------------------
 
+// Writes a chunk, reads it back, checks it; at most 64 KiB in flight. False on a mismatch.
+bool lockstep(const char* host, const char* port, uint64_t seed, uint64_t bytes) {
+    const int fd = connect_to(host, port);
+    std::vector<uint8_t> out(64 * 1024), in(64 * 1024);
+    uint64_t done = 0;
+    bool ok = true;
+    while (done < bytes) {
+        const size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - done, 1 + mix(seed + done) % out.size()));
+        fill_pattern(seed, done, out.data(), n);
+        write_all(fd, out.data(), n);
+        size_t got = 0;
+        while (got < n) {
+            const ssize_t k = recv(fd, in.data() + got, n - got, 0);
+            if (k <= 0) die_errno("lockstep recv");
+            got += static_cast<size_t>(k);
+        }
+        if (check_pattern(seed, done, in.data(), n) != n) ok = false;
+        done += n;
+    }
+    close(fd);
+    return ok;
+}
+
 // One TCP socket per thread, each in lock-step (write a chunk, read it back), plus UDP
 // sockets: different sockets used from different threads at the same time.
 int threads_test(const char* host, const char* port, const char* udp_port, int sockets, uint64_t bytes) {
@@ -209,24 +242,7 @@ int threads_test(const char* host, const char* port, const char* udp_port, int s
     std::vector<std::thread> ts;
     for (int t = 0; t < sockets; ++t) {
         ts.emplace_back([&, t] {
-            const int fd = connect_to(host, port);
-            const uint64_t seed = mix(static_cast<uint64_t>(t) + 77);
-            std::vector<uint8_t> out(64 * 1024), in(64 * 1024);
-            uint64_t done = 0;
-            while (done < bytes) {
-                const size_t n = static_cast<size_t>(std::min<uint64_t>(bytes - done, 1 + mix(seed + done) % out.size()));
-                fill_pattern(seed, done, out.data(), n);
-                write_all(fd, out.data(), n);
-                size_t got = 0;
-                while (got < n) {
-                    const ssize_t k = recv(fd, in.data() + got, n - got, 0);
-                    if (k <= 0) die_errno("thread recv");
-                    got += static_cast<size_t>(k);
-                }
-                if (check_pattern(seed, done, in.data(), n) != n) failures++;
-                done += n;
-            }
-            close(fd);
+            if (!lockstep(host, port, mix(static_cast<uint64_t>(t) + 77), bytes)) failures++;
         });
     }
     for (int t = 0; t < sockets; ++t) {
@@ -368,6 +384,11 @@ int main(int argc, char** argv) {
     const std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "echo-server" && argc >= 3) return echo_server(argv[2], argc > 3 ? std::atoi(argv[3]) : 0);
     if (cmd == "echo-client" && argc == 5) return echo_client(argv[2], argv[3], to_u64(argv[4]));
+    if (cmd == "lockstep-client" && argc == 5) {
+        if (!lockstep(argv[2], argv[3], 5, to_u64(argv[4]))) die("lockstep echo differs");
+        std::printf("lockstep-client OK %s bytes\n", argv[4]);
+        return 0;
+    }
     if (cmd == "threads" && argc == 7)
         return threads_test(argv[2], argv[3], argv[4], std::atoi(argv[5]), to_u64(argv[6]));
     if (cmd == "slow-reader" && argc == 5) return slow_reader(argv[2], to_u64(argv[3]), argv[4]);
