@@ -81,12 +81,14 @@ case "$case_name" in
 import socket
 s = socket.socket(socket.$pyfam, socket.SOCK_DGRAM)
 s.bind(('$(addr_of "$fam" culvert)', 9001))
+open('$work/udp_ready', 'w').write('ready')
 while True:
     d, a = s.recvfrom(65536)
     if d == b'quit':
         break
     s.sendto(d, a)
 "
+    wait_file "$work/udp_ready" 20 || fail "the UDP echo server under the preload did not start"
     timeout 60 ip netns exec "$ns" python3 -c "
 import socket, os, sys
 s = socket.socket(socket.$pyfam, socket.SOCK_DGRAM)
@@ -140,8 +142,8 @@ print('300 datagrams echoed intact')
     # of pbufs (the TCP window closed), and then every byte must arrive intact.
     fam=${case_name##*_}
     bytes=$((48 << 20))
-    bg rdr "${UNDER[@]}" "$bin/svc_tool" slow-reader 7002 $bytes "$work/go"
-    bg snd "${IN_NS[@]}" "$bin/svc_tool" bp-sender "$(addr_of "$fam" culvert)" 7002 $bytes "$work/blocked"
+    bg rdr "${UNDER[@]}" "$bin/svc_tool" slow-reader 7002 $bytes "$work/go" >"$work/reader.out"
+    bg snd "${IN_NS[@]}" "$bin/svc_tool" bp-sender "$(addr_of "$fam" culvert)" 7002 $bytes "$work/blocked" >"$work/sender.out"
     wait_file "$work/blocked" 30 || fail "the kernel-side sender never blocked"
     echo "sender $(cat "$work/blocked") bytes"
     pool1=$(status_get .lwip.pbuf_pool)
@@ -156,11 +158,11 @@ print('300 datagrams echoed intact')
     # Kernel send buffer (<= 4 MiB) + TCP window (1 MiB) + the 128 KiB ring, with slack.
     [ "$blocked_at" -le $((8 << 20)) ] || fail "the sender got $blocked_at bytes out before blocking"
     touch "$work/go"
-    wait "$rdr" >"$work/reader.out" || fail "slow reader failed"
-    wait "$snd" >"$work/sender.out" || fail "sender failed"
+    wait "$rdr" || fail "slow reader failed"
+    wait "$snd" || fail "sender failed"
     cat "$work/reader.out" "$work/sender.out"
-    sent_hash=$(awk '{print $4}' "$work/sender.out")
-    got_hash=$(awk '{print $4}' "$work/reader.out")
+    sent_hash=$(awk '{print $5}' "$work/sender.out")
+    got_hash=$(awk '{print $5}' "$work/reader.out")
     [ -n "$sent_hash" ] && [ "$sent_hash" = "$got_hash" ] || fail "hash sent $sent_hash != received $got_hash"
     ;;
 
@@ -224,10 +226,12 @@ print('300 datagrams echoed intact')
 import socket
 s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 s.bind(('::', 9006))
+open('$work/udp_ready', 'w').write('ready')
 while True:
     d, a = s.recvfrom(65536)
     s.sendto(d, a)
 "
+    wait_file "$work/udp_ready" 20 || fail "the kernel UDP echo server did not start"
     timeout 60 "${UNDER[@]}" "$bin/svc_tool" threads "$host" 7006 9006 8 $((2 << 20)) || fail "threads test failed"
     timeout 60 "${UNDER[@]}" "$bin/svc_tool" echo-client "$host" 7006 $((8 << 20)) || fail "sender+receiver threads failed"
     ;;

@@ -238,11 +238,11 @@ bool lockstep(const char* host, const char* port, uint64_t seed, uint64_t bytes)
 // One TCP socket per thread, each in lock-step (write a chunk, read it back), plus UDP
 // sockets: different sockets used from different threads at the same time.
 int threads_test(const char* host, const char* port, const char* udp_port, int sockets, uint64_t bytes) {
-    std::atomic<int> failures{0};
+    std::atomic<int> failures{0}, tcp_failures{0};
     std::vector<std::thread> ts;
     for (int t = 0; t < sockets; ++t) {
         ts.emplace_back([&, t] {
-            if (!lockstep(host, port, mix(static_cast<uint64_t>(t) + 77), bytes)) failures++;
+            if (!lockstep(host, port, mix(static_cast<uint64_t>(t) + 77), bytes)) tcp_failures++;
         });
     }
     for (int t = 0; t < sockets; ++t) {
@@ -272,13 +272,18 @@ int threads_test(const char* host, const char* port, const char* udp_port, int s
                         // An echo of an earlier resend: keep reading.
                     }
                 }
-                if (!ok) failures++;
+                if (!ok) {
+                    std::fprintf(stderr, "svc_tool: udp thread %d: no intact echo for datagram %d (%zu bytes)\n", t, i, n);
+                    failures++;
+                }
             }
             close(fd);
         });
     }
     for (auto& t : ts) t.join();
-    if (failures) die(std::to_string(failures.load()) + " thread checks failed");
+    if (failures || tcp_failures)
+        die(std::to_string(tcp_failures.load()) + " TCP sockets and " + std::to_string(failures.load()) +
+            " UDP datagrams failed");
     std::printf("threads OK %d tcp + %d udp sockets\n", sockets, sockets);
     return 0;
 }
