@@ -24,8 +24,10 @@
 #include "channels/assert.hpp"
 #include "channels/wait_fd.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -118,10 +120,19 @@ int Readiness::unblock_writable() {
     // F2: the caller's freeing of ring space is ordered before our look at the flag.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (shared_->tx_blocked.exchange(0, std::memory_order_seq_cst) == 0) return 0;
+    // Drain only the filler queued NOW: all of it belongs to the flag we just took (written
+    // before the flag was set). Draining "until EAGAIN" also ate the filler of the client's
+    // NEXT block whenever the client refilled while this loop ran (a woken writer preempts
+    // us): its fd then polled writable with a full ring and the flag set, and a
+    // level-triggered loop spun on POLLOUT (tests/conformance, FullSendBuffer...).
+    int queued = 0;
+    size_t limit = kMaxDrainBytes;
+    if (::ioctl(peer_fd_, FIONREAD, &queued) == 0 && queued >= 0)
+        limit = std::min(limit, static_cast<size_t>(queued));
     char sink[4096];
     size_t drained = 0;
-    while (drained < kMaxDrainBytes) {
-        const ssize_t n = ::recv(peer_fd_, sink, sizeof sink, MSG_DONTWAIT);
+    while (drained < limit) {
+        const ssize_t n = ::recv(peer_fd_, sink, std::min(sizeof sink, limit - drained), MSG_DONTWAIT);
         if (n > 0) {
             drained += static_cast<size_t>(n);
             continue;

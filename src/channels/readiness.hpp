@@ -43,7 +43,8 @@ class Readiness {
     // tx_blocked = 1. Then re-check ring space and unblock_writable() if room appeared.
     int block_writable();
     // Server (after consuming the send ring) or client: if tx_blocked goes 1->0, drain the
-    // filler from peer_fd so that app_fd becomes writable. Never sleeps.
+    // filler queued in peer_fd at that moment (not more: filler written later belongs to the
+    // next block) so that app_fd becomes writable. Never sleeps.
     int unblock_writable();
     // The peer finished sending / the connection was reset: shutdown(peer_fd, SHUT_WR) gives
     // app_fd POLLIN|POLLRDHUP for good (EOF), as Linux TCP after a FIN.

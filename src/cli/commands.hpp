@@ -40,5 +40,7 @@ using CommandRegistration = Command (*)(CLI::App& parent);
 
 // culvert run [--socket PATH] [--preload LIB] -- PROGRAM ARGS...   (run.cpp)
 Command add_run_command(CLI::App& parent);
+// culvert status [--socket PATH] [--json]   (status.cpp)
+Command add_status_command(CLI::App& parent);
 
 }  // namespace culvert::cli

@@ -152,6 +152,23 @@ int to_errno(channels::ChannelError) { return EIO; }
 
 int timeout_of(int ms) { return ms < 0 ? -1 : ms; }
 
+// Takes POLLOUT away from the app fd (Readiness::block_writable) and makes sure it stays
+// away. culvertd drains filler until EAGAIN whenever it frees ring space and finds the flag
+// set; a drain that began for an EARLIER block can still be running when we refill, and
+// then eats the new filler: the fd turns writable while the ring is full and the flag is
+// set, so nobody restores it correctly and a level-triggered loop spins on POLLOUT (found
+// by the conformance test FullSendBufferIsNeitherWritableNorReadable). So refill while the
+// fd still polls writable and the flag is still ours. If the flag was taken, culvertd made
+// room: the caller's re-check of ring space sees it.
+void block_writable_checked(channels::Readiness& ready, int app_fd) {
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        ready.block_writable();
+        pollfd p{app_fd, POLLOUT, 0};
+        if (::poll(&p, 1, 0) <= 0 || !(p.revents & POLLOUT)) return;
+        if (!ready.tx_blocked()) return;
+    }
+}
+
 }  // namespace
 
 bool serves(int domain, int type, int protocol) {
@@ -793,12 +810,17 @@ Result<size_t> Client::Impl::stream_send(SocketState& s, const msghdr* msg, int 
             }
             if (done == total) {
                 auto room = s.tx.writable();
-                if (nonblock && room && *room == 0) s.ready.block_writable();  // the seed's pre-emptive block
+                if (nonblock && room && *room == 0) {
+                    // The seed's pre-emptive block; then look again, as below: culvertd may
+                    // have made room before the flag was up (it would not unblock then).
+                    block_writable_checked(s.ready, s.app_fd);
+                    if (auto again = s.tx.writable(); again && *again > 0) s.ready.unblock_writable();
+                }
                 return done;
             }
         }
         // No room: lose POLLOUT, then look again in case culvertd drained meanwhile.
-        s.ready.block_writable();
+        block_writable_checked(s.ready, s.app_fd);
         auto room = s.tx.writable();
         if (room && *room > 0 && (st & channels::kConnected)) {
             s.ready.unblock_writable();
@@ -929,7 +951,7 @@ Result<size_t> Client::Impl::dgram_send(SocketState& s, const msghdr* msg, int f
             return len;
         }
         if (item.error() != channels::ChannelError::empty) return std::unexpected(EIO);
-        s.ready.block_writable();
+        block_writable_checked(s.ready, s.app_fd);
         auto again = s.sendq.available();
         if (again && *again > 0) {
             s.ready.unblock_writable();

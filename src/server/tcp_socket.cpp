@@ -446,7 +446,14 @@ void TcpSocket::push_tx() {
         (void)tx_.drop(written);
         stack_.counters().tcp_tx_bytes += written;
         tcp_output(pcb_);
-        ready_.unblock_writable();
+        // POLLOUT back only once a third of the ring is free, as Linux waits for a third of
+        // its send buffer (sk_stream_min_wspace): a peer that opens its window a segment at
+        // a time would otherwise wake a blocked writer for every segment, and each unblock
+        // races the client's next block over the filler (tests/conformance
+        // FullSendBufferIsNeitherWritableNorReadable). A writer that finds room on its own
+        // still uses it: the client re-checks ring space whenever it blocks.
+        auto unsent = tx_.readable();
+        if (unsent && tx_.capacity() - *unsent >= tx_.capacity() / 3) ready_.unblock_writable();
     }
     if ((shut_wr_ || released_) && remaining == 0) finish_close();
 }
