@@ -273,6 +273,7 @@ std::string Stack::status_json() const {
     for (auto& iface : interfaces_) {
         const auto& st = iface->netif->stats();
         json one = {{"name", std::string(iface->backend->name())},
+                    {"link_up", iface->backend->caps().link_up},
                     {"rx_frames", st.rx_frames},
                     {"tx_frames", st.tx_frames},
                     {"rx_bytes", st.rx_bytes},
