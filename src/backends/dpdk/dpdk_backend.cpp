@@ -19,6 +19,7 @@
 
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -40,6 +41,7 @@ constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint8_t kProtoTcp = 6;
+constexpr uint64_t kReconnectIntervalNs = 1000000000ull;
 
 // Lent receive buffers not yet given back. Only the stack thread lends and releases.
 uint64_t g_loans_outstanding = 0;
@@ -141,6 +143,12 @@ struct DpdkBackend::Impl {
     int timer_fd = -1;  // sleep mode without them: a one-shot timer re-armed when idle
     bool armed = false;
     bool started = false;
+    // net_memif connects once, when the port starts, and never again: a peer that was not
+    // ready yet, or that restarted, leaves the link down for good. Such a port is restarted
+    // (which reconnects) while its link stays down, at most every kReconnectIntervalNs.
+    bool reconnects = false;
+    uint64_t next_reconnect_ns = 0;
+    uint64_t reconnect_attempts = 0;
 
     std::array<rte_mbuf*, kMaxBurst> rx{};
     // mbufs behind the copied (not lent) frames of the last burst: freed at the next one.
@@ -161,6 +169,7 @@ struct DpdkBackend::Impl {
     uint64_t sleeps = 0;
 
     ~Impl();
+    void maintain_link(bool link_up);
     void release_held();
     uint16_t poll_queues(uint16_t want);
     void arm();
@@ -188,6 +197,25 @@ DpdkBackend::Impl::~Impl() {
     // pool must stay, or their release would write into freed memory. Its memory is a
     // bounded, one-time cost at shutdown.
     if (pool != nullptr && rte_mempool_in_use_count(pool) == 0) rte_mempool_free(pool);
+}
+
+namespace {
+uint64_t monotonic_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
+void DpdkBackend::Impl::maintain_link(bool link_up) {
+    if (!reconnects || link_up || !started) return;
+    const uint64_t now = monotonic_ns();
+    if (now < next_reconnect_ns) return;
+    next_reconnect_ns = now + kReconnectIntervalNs;
+    ++reconnect_attempts;
+    release_held();
+    rte_eth_dev_stop(port);
+    if (rte_eth_dev_start(port) != 0) started = false;  // counted; the port stays down
 }
 
 void DpdkBackend::Impl::release_held() {
@@ -552,6 +580,8 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
     if (rc = rte_eth_dev_start(port); rc != 0)
         return std::unexpected(error(-rc, who + " (" + impl->driver + "): cannot start (" + rte_reason(rc) + ")"));
     impl->started = true;
+    impl->reconnects = impl->driver == "net_memif";
+    impl->next_reconnect_ns = monotonic_ns() + kReconnectIntervalNs;
     // IPv6 neighbour discovery and MLD use multicast MACs that a NIC would filter out.
     rte_eth_allmulticast_enable(port);
 
@@ -602,6 +632,8 @@ BackendCaps DpdkBackend::caps() const {
     caps.mtu = static_cast<uint16_t>(std::min<uint32_t>(mtu, impl_->frame_room - kFrameOverheadBytes));
     rte_eth_link link{};
     caps.link_up = rte_eth_link_get_nowait(impl_->port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+    // The stack asks on a timer: the right moment to retry a link that needs it.
+    impl_->maintain_link(caps.link_up);
     caps.rx_csum_ipv4 = impl_->rx_csum_ip;
     caps.rx_csum_l4 = impl_->rx_csum_tcp;
     caps.tx_csum_ipv4 = impl_->tx_csum_ip;
@@ -631,6 +663,7 @@ std::vector<NamedCounter> DpdkBackend::device_counters() const {
         {"tx_no_mbuf", s.tx_no_mbuf},
         {"tx_refused", s.tx_refused},
         {"sleeps", s.sleeps},
+        {"reconnect_attempts", s.reconnect_attempts},
         {"loans_outstanding", g_loans_outstanding},
         {"mempool_free", rte_mempool_avail_count(s.pool)},
         {"mempool_size", s.pool_size},
