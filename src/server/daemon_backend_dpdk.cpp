@@ -3,6 +3,8 @@
 #include "backends/dpdk/dpdk_backend.hpp"
 #include "server/daemon_backends.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
@@ -57,6 +59,7 @@ std::expected<BackendPtr, std::string> open_dpdk(const Config& config, const Int
         close(saved);
     }
     if (!port) return std::unexpected(port.error().message);
+    spdlog::info("interface {}: DPDK {}", iface.name, (*port)->describe());
     return BackendPtr(std::move(*port));
 }
 

@@ -567,7 +567,11 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
     rte_ether_addr addr{};
     rte_eth_macaddr_get(port, &addr);
     std::copy(std::begin(addr.addr_bytes), std::end(addr.addr_bytes), impl->mac.begin());
-    if (config.mac && *config.mac != impl->mac) {
+    // net_tap's "port MAC" is the kernel interface's own (setting it renames the kernel's
+    // side): a TAP hands us every frame the kernel sends into it, whatever its address.
+    if (config.mac && *config.mac != impl->mac && impl->driver == "net_tap") {
+        impl->mac = *config.mac;
+    } else if (config.mac && *config.mac != impl->mac) {
         rte_ether_addr want{};
         std::copy(config.mac->begin(), config.mac->end(), std::begin(want.addr_bytes));
         if (rte_eth_dev_default_mac_addr_set(port, &want) != 0 && rte_eth_promiscuous_enable(port) != 0)
@@ -611,6 +615,28 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
 }
 
 // ---- queries ----
+
+std::string DpdkBackend::describe() const {
+    const Impl& s = *impl_;
+    char mac[18];
+    std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", s.mac[0], s.mac[1], s.mac[2], s.mac[3],
+                  s.mac[4], s.mac[5]);
+    std::string offloads;
+    if (s.rx_csum_ip) offloads += " rx-ipv4";
+    if (s.rx_csum_tcp) offloads += " rx-tcp";
+    if (s.tx_csum_ip) offloads += " tx-ipv4";
+    if (s.tx_csum_tcp) offloads += " tx-tcp";
+    const BackendCaps c = caps();
+    return "port " + std::to_string(s.port) + " (" + s.name + ", driver " + s.driver + ") mac " + mac + " mtu " +
+           std::to_string(c.mtu) + " link " + (c.link_up ? "up" : "down") + ", " + std::to_string(s.queues) +
+           " queue(s), mbufs " + std::to_string(s.pool_size) + ", checksum offloads:" +
+           (offloads.empty() ? " none" : offloads) + ", poll " +
+           (s.poll == DpdkPollMode::busy ? std::string("busy")
+                                         : "sleep (" + (s.epoll_fd >= 0 ? std::string("rx interrupts")
+                                                                         : std::to_string(s.sleep_us) + " us timer") +
+                                               ")") +
+           ", receive " + (s.zero_copy ? "zero-copy" : "copying");
+}
 
 std::string_view DpdkBackend::name() const { return impl_->name; }
 MacAddress DpdkBackend::mac() const { return impl_->mac; }

@@ -78,6 +78,8 @@ class DpdkBackend final : public PacketBackend {
     BackendStats stats() const override;
     std::vector<NamedCounter> device_counters() const override;
 
+    // One line for the log: driver, MAC, MTU, queues, offloads in use, polling, zero copy.
+    std::string describe() const;
     uint16_t port_id() const;
     std::string_view driver_name() const;
     // True when sleep mode sleeps on receive interrupts rather than on a timer.
