@@ -9,15 +9,28 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace culvert::backends {
 
+// A received buffer that a zero-copy backend lends instead of recycling it at the next
+// rx_burst: the frame's bytes stay valid (and writable) until release(handle) is called,
+// exactly once, from the stack thread. release is a plain function, not a method: lwIP may
+// hold the buffer longer than the backend object lives, so the backend keeps the memory
+// behind its loans alive until they come back.
+struct FrameLoan {
+    void (*release)(void* handle) = nullptr;
+    void* handle = nullptr;
+};
+
 // A view of one Ethernet frame (destination MAC first, no preamble, no FCS). From rx_burst
 // it points into a buffer the backend owns; given to tx_burst it points into the caller's
-// buffer, which the backend only reads.
+// buffer, which the backend only reads. `loan` is used on receive only: when its release
+// is set, the caller owns the loan and the frame outlives the next rx_burst (see FrameLoan).
 struct Frame {
     std::byte* data;
     uint16_t len;
+    FrameLoan loan{};
 };
 
 // Counters since the backend was opened. Every frame a backend receives or is handed ends
@@ -35,7 +48,8 @@ struct BackendStats {
 
 // What the device offers. rx_csum_* true: the backend delivers only frames whose checksums
 // the device verified good (it drops and counts the others), so the stack may skip its own
-// check. tx_csum_* true: the device fills the checksums on transmit.
+// check. tx_csum_* true: the device fills the checksums on transmit. "l4" is TCP: UDP
+// checksums stay in software (a fragmented datagram's checksum spans several frames).
 struct BackendCaps {
     uint16_t mtu = 1500;  // largest IP packet; frames may be mtu + 14 (+4 with a VLAN tag)
     bool link_up = false;
@@ -54,6 +68,12 @@ struct BackendError {
 
 using MacAddress = std::array<uint8_t, 6>;
 
+// A device-specific counter (e.g. a DPDK extended statistic) for status output.
+struct NamedCounter {
+    std::string name;
+    uint64_t value = 0;
+};
+
 // One packet device. Not thread-safe: one stack thread owns it and calls everything.
 // rx_burst and tx_burst are the fast path: they never allocate, never block, and report
 // trouble only through counters and short counts.
@@ -68,7 +88,8 @@ class PacketBackend {
     virtual BackendCaps caps() const = 0;
 
     // Receives up to frames.size() frames into frames[0..n) and returns n (0: nothing
-    // waiting). The views stay valid until the next rx_burst call on this backend.
+    // waiting). The views stay valid until the next rx_burst call on this backend, except
+    // lent frames (frame.loan.release set), which stay valid until the caller releases them.
     virtual size_t rx_burst(std::span<Frame> frames) = 0;
 
     // Transmits frames in order and returns how many it took, n <= frames.size(). The
@@ -82,6 +103,10 @@ class PacketBackend {
     virtual int pollable_fd() const = 0;
 
     virtual BackendStats stats() const = 0;
+
+    // The device's own counters beyond BackendStats (names as the device reports them);
+    // none by default. Slow (may ask the device): for status output, not the fast path.
+    virtual std::vector<NamedCounter> device_counters() const { return {}; }
 };
 
 }  // namespace culvert::backends

@@ -32,15 +32,21 @@ namespace {
 
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
-// Backends the server can open today. The pcap and dpdk backends join this list when
-// they exist; until then naming them is an error that says so (kPlannedBackends).
-constexpr std::array<std::string_view, 1> kBackends = {"tap"};
-constexpr std::array<std::string_view, 2> kPlannedBackends = {"pcap", "dpdk"};
+// Backends the server can open today. The pcap backend joins this list when it exists;
+// until then naming it is an error that says so (kPlannedBackends).
+constexpr std::array<std::string_view, 2> kBackends = {"tap", "dpdk"};
+constexpr std::array<std::string_view, 1> kPlannedBackends = {"pcap"};
 
-constexpr std::array<std::string_view, 9> kInterfaceKeys = {
-    "backend", "name", "mac", "ip", "gw", "ip6", "gw6", "netns", "capture"};
-constexpr std::array<std::string_view, 5> kTopLevelKeys = {"socket", "log_level", "segment_mib",
-                                                           "seed", "interface"};
+// Keys of the dpdk backend only (DpdkInterfaceConfig).
+constexpr std::array<std::string_view, 11> kDpdkKeys = {
+    "port", "vdev", "queues", "rx_desc", "tx_desc", "mbufs",
+    "mtu", "poll", "sleep_us", "rx_zero_copy", "csum_offload"};
+constexpr std::array<std::string_view, 20> kInterfaceKeys = {
+    "backend", "name", "mac", "ip", "gw", "ip6", "gw6", "netns", "capture",
+    "port", "vdev", "queues", "rx_desc", "tx_desc", "mbufs",
+    "mtu", "poll", "sleep_us", "rx_zero_copy", "csum_offload"};
+constexpr std::array<std::string_view, 6> kTopLevelKeys = {"socket", "log_level", "segment_mib",
+                                                           "seed", "dpdk_eal", "interface"};
 
 // IFNAMSIZ counts the terminating NUL.
 constexpr size_t kMaxInterfaceNameBytes = 15;
@@ -141,6 +147,43 @@ std::expected<void, std::string> check_backend(std::string_view backend) {
         fmt::format("unknown backend {} (available: {})", quote(backend), join(kBackends)));
 }
 
+std::expected<void, std::string> check_dpdk_interface(const InterfaceConfig& iface) {
+    if (iface.backend != "dpdk") {
+        if (iface.dpdk)
+            return std::unexpected(fmt::format(
+                "{}: applies to the dpdk backend only (this interface's backend is {})",
+                iface.dpdk->vdev.empty() && iface.dpdk->port.empty() ? "dpdk keys"
+                : iface.dpdk->vdev.empty()                            ? "port"
+                                                                      : "vdev",
+                quote(iface.backend)));
+        return {};
+    }
+    if (!iface.dpdk || (iface.dpdk->port.empty() && iface.dpdk->vdev.empty()))
+        return std::unexpected(
+            "port: a dpdk interface needs port=PCI-ADDRESS|NAME (an existing port) or "
+            "vdev=DEVARGS (a virtual device to create, e.g. vdev=net_ring0)");
+    const auto& d = *iface.dpdk;
+    if (!d.port.empty() && !d.vdev.empty())
+        return std::unexpected(fmt::format(
+            "vdev: give either port= or vdev=, not both (port {}, vdev {})", quote(d.port),
+            quote(d.vdev)));
+    if (!d.vdev.empty() && !d.vdev.starts_with("net_") && !d.vdev.starts_with("eth_"))
+        return std::unexpected(fmt::format(
+            "vdev: {} is not an ethdev virtual device (names start with net_, e.g. net_ring0, "
+            "net_memif0,role=server,socket=/run/m.sock)",
+            quote(d.vdev)));
+    // The descriptors of every queue hold an mbuf each; lent buffers need more beyond them.
+    const uint64_t ring_mbufs =
+        uint64_t{d.queues} * (uint64_t{d.rx_descriptors} + d.tx_descriptors) + 128;
+    if (d.mempool_mbufs < ring_mbufs + 1024)
+        return std::unexpected(
+            fmt::format("mbufs: {} is too few for {} queue(s) of {} + {} descriptors; give at "
+                        "least {}",
+                        d.mempool_mbufs, d.queues, d.rx_descriptors, d.tx_descriptors,
+                        ring_mbufs + 1024));
+    return {};
+}
+
 // Checks between the fields of one interface; the syntax of each was checked on parsing.
 std::expected<void, std::string> check_interface(const InterfaceConfig& iface) {
     if (auto ok = check_backend(iface.backend); !ok) return ok;
@@ -194,6 +237,7 @@ std::expected<void, std::string> check_interface(const InterfaceConfig& iface) {
         if (auto ok = check_netns_name(*iface.netns); !ok) return ok;
     if (iface.capture && iface.capture->empty())
         return std::unexpected("capture: the file name is empty");
+    if (auto ok = check_dpdk_interface(iface); !ok) return ok;
     return {};
 }
 
@@ -219,6 +263,83 @@ std::expected<size_t, std::string> segment_bytes_from_mib(uint64_t mib) {
         return std::unexpected(
             fmt::format("{} MiB is out of range {}..{}", mib, kMinSegmentMib, kMaxSegmentMib));
     return static_cast<size_t>(mib) * kMiB;
+}
+
+std::expected<uint64_t, std::string> parse_in_range(std::string_view value, uint64_t min,
+                                                    uint64_t max) {
+    auto v = parse_decimal(value);
+    if (!v || *v < min || *v > max)
+        return std::unexpected(
+            fmt::format("{} is not a whole number in the range {}..{}", quote(value), min, max));
+    return *v;
+}
+
+std::expected<bool, std::string> parse_bool(std::string_view value) {
+    if (value == "true" || value == "yes" || value == "on" || value == "1") return true;
+    if (value == "false" || value == "no" || value == "off" || value == "0") return false;
+    return std::unexpected(fmt::format("{} is not true or false", quote(value)));
+}
+
+std::expected<void, std::string> apply_dpdk_key(DpdkInterfaceConfig& d, std::string_view key,
+                                                std::string_view value) {
+    const auto number = [&](auto& field, uint64_t min, uint64_t max) -> std::expected<void, std::string> {
+        auto v = parse_in_range(value, min, max);
+        if (!v) return std::unexpected(v.error());
+        field = static_cast<std::remove_reference_t<decltype(field)>>(*v);
+        return {};
+    };
+    const auto flag = [&](bool& field) -> std::expected<void, std::string> {
+        auto v = parse_bool(value);
+        if (!v) return std::unexpected(v.error());
+        field = *v;
+        return {};
+    };
+    if (key == "port") {
+        if (value.empty()) return std::unexpected("the port is empty");
+        d.port = std::string(value);
+    } else if (key == "vdev") {
+        if (value.empty()) return std::unexpected("the vdev is empty");
+        // In an --iface SPEC commas separate culvert's keys: the devargs' own commas are
+        // written as ';' there (TOML strings may use either).
+        d.vdev = std::string(value);
+        std::replace(d.vdev.begin(), d.vdev.end(), ';', ',');
+    } else if (key == "queues") {
+        return number(d.queues, 1, 64);
+    } else if (key == "rx_desc") {
+        return number(d.rx_descriptors, 64, 32768);
+    } else if (key == "tx_desc") {
+        return number(d.tx_descriptors, 64, 32768);
+    } else if (key == "mbufs") {
+        return number(d.mempool_mbufs, 2048, 16u << 20);
+    } else if (key == "mtu") {
+        return number(d.mtu, 576, 9600);
+    } else if (key == "poll") {
+        if (value == "busy") d.busy_poll = true;
+        else if (value == "sleep") d.busy_poll = false;
+        else return std::unexpected(fmt::format("{} is not busy or sleep", quote(value)));
+    } else if (key == "sleep_us") {
+        return number(d.sleep_us, 1, 1000000);
+    } else if (key == "rx_zero_copy") {
+        return flag(d.rx_zero_copy);
+    } else if (key == "csum_offload") {
+        return flag(d.checksum_offload);
+    }
+    return {};
+}
+
+// Splits EAL arguments given as one string at whitespace (no quoting: EAL arguments
+// have no spaces inside them).
+std::vector<std::string> split_words(std::string_view text) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < text.size()) {
+        while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
+        size_t j = i;
+        while (j < text.size() && !std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+        if (j > i) out.emplace_back(text.substr(i, j - i));
+        i = j;
+    }
+    return out;
 }
 
 // Applies one key=value of an interface (shared by --iface SPEC and TOML); the message
@@ -254,6 +375,9 @@ std::expected<void, std::string> apply_interface_key(InterfaceConfig& iface, boo
         iface.backend = std::string(value);
     } else if (key == "name") {
         iface.name = std::string(value);
+    } else if (contains(kDpdkKeys, key)) {
+        if (!iface.dpdk) iface.dpdk.emplace();
+        return apply_dpdk_key(*iface.dpdk, key, value);
     } else {
         return std::unexpected(fmt::format("unknown key (known: {})", join(kInterfaceKeys)));
     }
@@ -342,6 +466,10 @@ struct TomlReader {
                     if (!s) return std::unexpected(s.error());
                     values.push_back({&arr[i], std::move(item_path), std::move(*s)});
                 }
+            } else if (auto i = node.as_integer(); i && contains(kDpdkKeys, key.str())) {
+                values.push_back({&node, key_path, std::to_string(i->get())});
+            } else if (auto b = node.as_boolean(); b && contains(kDpdkKeys, key.str())) {
+                values.push_back({&node, key_path, b->get() ? "true" : "false"});
             } else {
                 auto s = string(node, key_path);
                 if (!s) return std::unexpected(s.error());
@@ -360,6 +488,7 @@ struct TomlReader {
                 fmt::format("{}: missing key \"name\" (the device name, e.g. \"tap0\")",
                             where(table.source(), path)));
         if (!mac_given) iface.mac = default_mac(iface.name);
+        if (iface.dpdk) iface.dpdk->use_port_mac = !mac_given;
         if (auto ok = check_interface(iface); !ok) {
             // check_interface() starts with the key at fault ("gw: ..."): point at that line.
             const auto colon = ok.error().find(": ");
@@ -399,6 +528,19 @@ struct TomlReader {
                 auto n = unsigned_integer(node, path);
                 if (!n) return std::unexpected(n.error());
                 config.seed = *n;
+            } else if (key.str() == "dpdk_eal") {
+                config.dpdk_eal_args.clear();
+                if (const auto* arr = node.as_array()) {
+                    for (size_t i = 0; i < arr->size(); ++i) {
+                        auto s = string((*arr)[i], fmt::format("{}[{}]", path, i));
+                        if (!s) return std::unexpected(s.error());
+                        config.dpdk_eal_args.push_back(std::move(*s));
+                    }
+                } else {
+                    auto s = string(node, path);
+                    if (!s) return std::unexpected(s.error());
+                    config.dpdk_eal_args = split_words(*s);
+                }
             } else if (key.str() == "interface") {
                 const auto* arr = node.as_array();
                 if (!arr || !arr->is_array_of_tables())
@@ -459,11 +601,17 @@ constexpr std::string_view kIfaceHelp =
     "  BACKEND:NAME[,mac=MAC][,ip=A.B.C.D/N][,gw=A.B.C.D][,ip6=X::Y/N]...[,gw6=X::Y]\n"
     "              [,netns=NS][,capture=FILE]\n"
     "  e.g. --iface tap:tap0,ip=10.0.0.2/24,gw=10.0.0.1,ip6=fd00::2/64,gw6=fd00::1\n"
-    "  BACKEND is one of: {}. mac defaults to 02:c7:.. derived from NAME; ip6 may repeat.\n"
+    "  dpdk: port=PCI|NAME or vdev=DEVARGS (write the devargs' commas as ';'),\n"
+    "        queues=N rx_desc=N tx_desc=N mbufs=N mtu=N poll=busy|sleep sleep_us=N\n"
+    "        rx_zero_copy=BOOL csum_offload=BOOL; EAL arguments with --dpdk-eal.\n"
+    "  e.g. --dpdk-eal \"--no-huge --no-pci -m 256 --no-shconf -l 0\"\n"
+    "       --iface 'dpdk:dp0,vdev=net_memif0;role=server;socket=/run/m.sock,ip=10.0.0.2/24'\n"
+    "  BACKEND is one of: {}. mac defaults to 02:c7:.. derived from NAME (dpdk: the\n"
+    "  port's own MAC); ip6 may repeat.\n"
     "  --iface options replace the interfaces of a --config file.\n"
-    "Config file (TOML): top-level socket, log_level, segment_mib, seed and\n"
+    "Config file (TOML): top-level socket, log_level, segment_mib, seed, dpdk_eal and\n"
     "  [[interface]] tables with keys backend, name, mac, ip, gw, ip6 (string or array),\n"
-    "  gw6, netns, capture. Command-line options override the file.\n";
+    "  gw6, netns, capture (and the dpdk keys). Command-line options override the file.\n";
 
 }  // namespace
 
@@ -620,6 +768,7 @@ std::expected<InterfaceConfig, std::string> parse_interface_spec(std::string_vie
             return std::unexpected(fmt::format("{}: {}", key, ok.error()));
     }
     if (!mac_given) iface.mac = default_mac(iface.name);
+    if (iface.dpdk) iface.dpdk->use_port_mac = !mac_given;
     if (auto ok = check_interface(iface); !ok) return std::unexpected(ok.error());
     return iface;
 }
@@ -678,7 +827,7 @@ std::expected<Config, std::string> parse_config_toml(std::string_view toml_text,
 
 std::expected<Config, StartupExit> parse_command_line(int argc, char** argv) {
     CLI::App app{"culvertd: the culvert userspace TCP/IP stack service", "culvertd"};
-    std::optional<std::string> config_path, socket_path, log_level, segment_mib, seed;
+    std::optional<std::string> config_path, socket_path, log_level, segment_mib, seed, dpdk_eal;
     std::vector<std::string> iface_specs;
     app.add_option("--config", config_path, "TOML configuration file")->type_name("FILE");
     app.add_option("--socket", socket_path,
@@ -693,6 +842,11 @@ std::expected<Config, StartupExit> parse_command_line(int argc, char** argv) {
         ->type_name("N");
     app.add_option("--seed", seed, "Random seed; 0 draws one from the clock (default: 0)")
         ->type_name("N");
+    app.add_option("--dpdk-eal", dpdk_eal,
+                   "DPDK EAL arguments for dpdk interfaces, one string (e.g. \"--no-huge --no-pci "
+                   "-m 256 --no-shconf -l 0\"); default: DPDK's own defaults")
+        ->type_name("ARGS")
+        ->allow_extra_args(false);
     app.add_option("--iface", iface_specs, "An interface (see below); repeatable")
         ->type_name("SPEC")
         ->expected(1)
@@ -749,6 +903,7 @@ std::expected<Config, StartupExit> parse_command_line(int argc, char** argv) {
                                     std::numeric_limits<uint64_t>::max()));
         config.seed = *n;
     }
+    if (dpdk_eal) config.dpdk_eal_args = split_words(*dpdk_eal);
     if (!iface_specs.empty()) {
         config.interfaces.clear();
         for (size_t i = 0; i < iface_specs.size(); ++i) {
@@ -792,6 +947,24 @@ std::string describe_config(const Config& config) {
         if (iface.ipv6_gateway) out += fmt::format(" gw6 {}", format_ipv6(*iface.ipv6_gateway));
         if (iface.netns) out += fmt::format(" netns {}", *iface.netns);
         if (iface.capture) out += fmt::format(" capture {}", *iface.capture);
+        if (iface.dpdk) {
+            const auto& d = *iface.dpdk;
+            if (!d.port.empty()) out += fmt::format(" port {}", d.port);
+            if (!d.vdev.empty()) out += fmt::format(" vdev {}", d.vdev);
+            out += fmt::format(" queues {} rx_desc {} tx_desc {} mbufs {} poll {}", d.queues,
+                               d.rx_descriptors, d.tx_descriptors, d.mempool_mbufs,
+                               d.busy_poll ? "busy" : "sleep");
+            if (!d.busy_poll) out += fmt::format(" sleep_us {}", d.sleep_us);
+            if (d.mtu != 0) out += fmt::format(" mtu {}", d.mtu);
+            if (!d.rx_zero_copy) out += " rx_zero_copy false";
+            if (!d.checksum_offload) out += " csum_offload false";
+            if (d.use_port_mac) out += " (port's own mac)";
+        }
+        out += '\n';
+    }
+    if (!config.dpdk_eal_args.empty()) {
+        out += "dpdk_eal";
+        for (const auto& a : config.dpdk_eal_args) out += " " + a;
         out += '\n';
     }
     return out;

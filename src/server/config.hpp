@@ -34,8 +34,26 @@ struct Ipv6Prefix {
     bool operator==(const Ipv6Prefix&) const = default;
 };
 
+// A DPDK interface's port and how to run it (backend "dpdk"; see docs/dpdk.md). Exactly
+// one of port and vdev is set.
+struct DpdkInterfaceConfig {
+    std::string port;  // an ethdev the EAL knows: PCI address ("0000:01:00.0"), name or number
+    std::string vdev;  // a virtual device to create, DPDK devargs: "net_memif0,role=server,..."
+    uint16_t queues = 1;
+    uint16_t rx_descriptors = 1024;
+    uint16_t tx_descriptors = 1024;
+    uint32_t mempool_mbufs = 16383;
+    uint16_t mtu = 0;        // 0: the port's
+    bool busy_poll = true;   // poll=busy (default) or poll=sleep
+    uint32_t sleep_us = 100;  // poll=sleep on a port without receive interrupts: poll period
+    bool rx_zero_copy = true;
+    bool checksum_offload = true;
+    bool use_port_mac = true;  // no mac= given: the port's own MAC, not default_mac(name)
+    bool operator==(const DpdkInterfaceConfig&) const = default;
+};
+
 struct InterfaceConfig {
-    std::string name;     // the TAP device name (or a DPDK port later)
+    std::string name;     // the TAP device name; for dpdk, culvert's name for the port
     std::string backend;  // one of available_backends()
     MacAddress mac{};     // culvert's own MAC; default_mac(name) unless configured
     std::optional<Ipv4Prefix> ipv4;
@@ -43,7 +61,8 @@ struct InterfaceConfig {
     std::vector<Ipv6Prefix> ipv6;
     std::optional<Ipv6Address> ipv6_gateway;
     std::optional<std::string> capture;  // pcap file to mirror frames into
-    std::optional<std::string> netns;    // network namespace to open the TAP in
+    std::optional<std::string> netns;    // network namespace to open the TAP (or DPDK port) in
+    std::optional<DpdkInterfaceConfig> dpdk;  // set exactly when backend == "dpdk"
     bool operator==(const InterfaceConfig&) const = default;
 };
 
@@ -61,6 +80,8 @@ struct Config {
     size_t segment_bytes = kDefaultSegmentBytes;  // per-client shared segment
     uint64_t seed = 0;       // 0: the server draws one from the clock at start (and prints it)
     bool foreground = true;  // no daemon mode exists yet; nothing sets this to false
+    // DPDK EAL arguments (without argv[0]); used once, when the first dpdk interface opens.
+    std::vector<std::string> dpdk_eal_args;
     bool operator==(const Config&) const = default;
 };
 
@@ -73,9 +94,12 @@ struct StartupExit {
 };
 
 // culvertd [--config FILE] [--socket PATH] [--log-level L] [--segment-mib N] [--seed N]
-//          [--iface SPEC]...
+//          [--dpdk-eal "ARGS"] [--iface SPEC]...
 // SPEC: BACKEND:NAME[,mac=MAC][,ip=A.B.C.D/N][,gw=A.B.C.D][,ip6=X::Y/N]...[,gw6=X::Y]
 //       [,netns=NS][,capture=FILE]   (ip6 may repeat)
+//       dpdk only: port=P | vdev=DEVARGS (';' for the devargs' own commas), queues=N,
+//       rx_desc=N, tx_desc=N, mbufs=N, mtu=N, poll=busy|sleep, sleep_us=N,
+//       rx_zero_copy=true|false, csum_offload=true|false
 // With --config FILE, the TOML file is read first and every option given on the command
 // line overrides it; --iface options, if any, replace the file's interfaces as a whole.
 // main() should use this one: it tells --help/--version (exit 0) from errors (exit 2).
@@ -85,9 +109,10 @@ std::expected<Config, StartupExit> parse_command_line(int argc, char** argv);
 // come back as an error whose text is the help or version text.
 std::expected<Config, std::string> parse_config(int argc, char** argv);
 
-// The TOML form (top-level keys socket, log_level, segment_mib, seed; [[interface]]
-// tables with keys backend, name, mac, ip, gw, ip6 (string or array), gw6, netns,
-// capture). source_name prefixes error messages (a file name). The result is fully
+// The TOML form (top-level keys socket, log_level, segment_mib, seed, dpdk_eal (string or
+// array of strings); [[interface]] tables with keys backend, name, mac, ip, gw, ip6 (string
+// or array), gw6, netns, capture and the dpdk keys above, numbers and booleans as TOML
+// values or strings). source_name prefixes error messages (a file name). The result is fully
 // validated, including "at least one interface".
 std::expected<Config, std::string> parse_config_toml(std::string_view toml_text,
                                                      std::string_view source_name = "config");

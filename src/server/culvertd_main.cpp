@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     }
     bool first = true;
     for (const auto& ic : config.interfaces) {
-        auto backend = server::open_backend(ic);
+        auto backend = server::open_backend(config, ic);
         if (!backend) {
             logger->error("interface {}: {}", ic.name, backend.error());
             return 2;

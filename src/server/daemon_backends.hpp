@@ -13,8 +13,10 @@ namespace culvert::server {
 
 using BackendPtr = std::unique_ptr<backends::PacketBackend>;
 
-std::expected<BackendPtr, std::string> open_backend(const InterfaceConfig& iface);
+// `config` carries process-wide settings some backends need (DPDK's EAL arguments).
+std::expected<BackendPtr, std::string> open_backend(const Config& config, const InterfaceConfig& iface);
 
 std::expected<BackendPtr, std::string> open_tap(const InterfaceConfig& iface);
+std::expected<BackendPtr, std::string> open_dpdk(const Config& config, const InterfaceConfig& iface);
 
 }  // namespace culvert::server

@@ -126,6 +126,8 @@ std::expected<void, std::string> Stack::add_interface(std::unique_ptr<backends::
         ev.events = EPOLLIN;
         ev.data.u64 = token_of(kBackendKind, interfaces_.size());
         epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
+    } else {
+        busy_poll_ = true;  // no fd to sleep on (a DPDK port): never sleep, poll every step
     }
     interfaces_.push_back(std::move(iface));
     return {};
@@ -194,7 +196,7 @@ void Stack::handle_session(uint64_t token, uint32_t events) {
 uint64_t Stack::step(int max_wait_ms) {
     update_clock();
     const u32_t lwip_wait = sys_timeouts_sleeptime();
-    int wait_ms = max_wait_ms;
+    int wait_ms = busy_poll_ ? 0 : max_wait_ms;
     if (lwip_wait != SYS_TIMEOUTS_SLEEPTIME_INFINITE && static_cast<int64_t>(lwip_wait) < wait_ms)
         wait_ms = static_cast<int>(lwip_wait);
     epoll_event events[64];
@@ -218,6 +220,12 @@ uint64_t Stack::step(int max_wait_ms) {
         }
     }
     netif_poll_all();  // deliver packets lwIP looped back to our own addresses
+    // Link state changes without an event (a DPDK peer attaches, a cable is pulled): read
+    // it on a timer so that lwIP routes over links that came up and stops on ones that went.
+    if (now_ms_ >= next_link_check_ms_) {
+        for (auto& iface : interfaces_) iface->netif->refresh_link();
+        next_link_check_ms_ = now_ms_ + kLinkCheckIntervalMs;
+    }
     // Batched rx copies; a socket may have been destroyed since it was marked.
     for (size_t i = 0; i < dirty_.size(); ++i) {
         auto it = sockets_.find(dirty_[i]);
@@ -266,13 +274,26 @@ std::string Stack::status_json() const {
     json ifs = json::array();
     for (auto& iface : interfaces_) {
         const auto& st = iface->netif->stats();
-        ifs.push_back({{"name", std::string(iface->backend->name())},
-                       {"rx_frames", st.rx_frames},
-                       {"tx_frames", st.tx_frames},
-                       {"rx_bytes", st.rx_bytes},
-                       {"tx_bytes", st.tx_bytes},
-                       {"rx_dropped", st.rx_too_short + st.rx_too_long + st.rx_no_pbuf + st.rx_refused},
-                       {"tx_busy", st.tx_busy}});
+        json one = {{"name", std::string(iface->backend->name())},
+                    {"link_up", iface->backend->caps().link_up},
+                    {"rx_frames", st.rx_frames},
+                    {"tx_frames", st.tx_frames},
+                    {"rx_bytes", st.rx_bytes},
+                    {"tx_bytes", st.tx_bytes},
+                    {"rx_dropped", st.rx_too_short + st.rx_too_long + st.rx_no_pbuf + st.rx_refused},
+                    {"rx_zero_copy", st.rx_zero_copy},
+                    {"tx_busy", st.tx_busy}};
+        // The backend's own view (device drops and errors the netif never sees) and, for
+        // devices that have them, their native counters (DPDK xstats).
+        const backends::BackendStats bs = iface->backend->stats();
+        one["backend"] = {{"rx_frames", bs.rx_frames}, {"rx_bytes", bs.rx_bytes},
+                          {"tx_frames", bs.tx_frames}, {"tx_bytes", bs.tx_bytes},
+                          {"rx_dropped", bs.rx_dropped}, {"tx_dropped", bs.tx_dropped},
+                          {"rx_errors", bs.rx_errors}};
+        json device = json::object();
+        for (const auto& c : iface->backend->device_counters()) device[c.name] = c.value;
+        if (!device.empty()) one["device"] = std::move(device);
+        ifs.push_back(std::move(one));
     }
     j["interfaces"] = ifs;
     return j.dump();

@@ -80,6 +80,10 @@ private:
     int listen_fd_ = -1;
     uint64_t next_token_ = 1;
     uint64_t now_ms_ = 0;
+    // A backend without a pollable fd must be polled continuously: step() never sleeps then.
+    bool busy_poll_ = false;
+    static constexpr uint64_t kLinkCheckIntervalMs = 100;
+    uint64_t next_link_check_ms_ = 0;
     std::vector<std::unique_ptr<Interface>> interfaces_;
     std::unordered_map<uint64_t, std::unique_ptr<Session>> sessions_;
     std::unordered_map<uint64_t, Socket*> sockets_;   // token -> live socket

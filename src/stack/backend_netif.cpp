@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <new>
 #include <span>
+#include <type_traits>
 #include <utility>
 
 namespace culvert::stack {
@@ -35,6 +37,36 @@ ip4_addr_t mask_for(uint8_t prefix_len) {
     const uint32_t host_order = prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - prefix_len);
     ip4_addr_set_u32(&out, lwip_htonl(host_order));
     return out;
+}
+
+// A lent frame wrapped as an lwIP custom pbuf (PBUF_REF: the payload is the backend's
+// buffer, no copy). pbuf_free calls loan_pbuf_free, which hands the buffer back. Wrappers
+// are recycled through a free list that lives as long as lwIP's globals do: a pbuf can
+// outlive its netif (queued out of order, or on a socket).
+struct LoanPbuf {
+    pbuf_custom custom;  // first: lwIP gives us back the pbuf* it was made from
+    backends::FrameLoan loan;
+    LoanPbuf* next_free;
+};
+static_assert(std::is_standard_layout_v<LoanPbuf>);
+
+LoanPbuf* g_free_loan_pbufs = nullptr;  // one stack thread per lwIP instance
+
+void loan_pbuf_free(pbuf* p) {
+    auto* w = reinterpret_cast<LoanPbuf*>(p);
+    w->loan.release(w->loan.handle);
+    w->next_free = g_free_loan_pbufs;
+    g_free_loan_pbufs = w;
+}
+
+// A wrapper from the free list, or a new one (only until the number of frames lwIP holds
+// at once has been reached); nullptr when memory is exhausted.
+LoanPbuf* take_loan_pbuf() {
+    if (LoanPbuf* w = g_free_loan_pbufs) {
+        g_free_loan_pbufs = w->next_free;
+        return w;
+    }
+    return new (std::nothrow) LoanPbuf{};
 }
 
 ip6_addr_t to_lwip(const Ipv6Address& a) {
@@ -98,12 +130,14 @@ std::expected<std::unique_ptr<BackendNetif>, std::string> BackendNetif::create(
     self->added_ = true;
 
     // Checksums the device handles need not be done twice; ICMP stays in software (no
-    // device offloads it). netif_add enabled everything.
+    // device offloads it), and so does UDP: lwIP fragments large datagrams and reassembles
+    // them, and a checksum across fragments is beyond any per-frame offload. netif_add
+    // enabled everything.
     uint16_t checksums = NETIF_CHECKSUM_ENABLE_ALL;
     if (caps.tx_csum_ipv4) checksums &= ~NETIF_CHECKSUM_GEN_IP;
-    if (caps.tx_csum_l4) checksums &= ~(NETIF_CHECKSUM_GEN_UDP | NETIF_CHECKSUM_GEN_TCP);
+    if (caps.tx_csum_l4) checksums &= ~NETIF_CHECKSUM_GEN_TCP;
     if (caps.rx_csum_ipv4) checksums &= ~NETIF_CHECKSUM_CHECK_IP;
-    if (caps.rx_csum_l4) checksums &= ~(NETIF_CHECKSUM_CHECK_UDP | NETIF_CHECKSUM_CHECK_TCP);
+    if (caps.rx_csum_l4) checksums &= ~NETIF_CHECKSUM_CHECK_TCP;
     NETIF_SET_CHECKSUM_CTRL(nif, checksums);
 
     // Slot 0: fe80::/64 with the EUI-64 of our MAC; with DAD off lwIP makes it PREFERRED.
@@ -187,26 +221,53 @@ size_t BackendNetif::poll(size_t max_frames) {
 }
 
 void BackendNetif::deliver(const backends::Frame& frame) {
+    // A lent frame must go back to its backend on every path that does not hand it to lwIP.
+    const auto give_back = [&frame] {
+        if (frame.loan.release != nullptr) frame.loan.release(frame.loan.handle);
+    };
     if (frame.len < kEthHeaderBytes) {
         ++stats_.rx_too_short;
         LINK_STATS_INC(link.lenerr);
+        give_back();
         return;
     }
     if (frame.len > mtu_ + kFrameOverheadBytes) {
         ++stats_.rx_too_long;
         LINK_STATS_INC(link.lenerr);
+        give_back();
         return;
     }
-    // PBUF_POOL buffers hold a full 1518-byte frame (lwipopts.h); jumbo frames chain.
-    pbuf* p = pbuf_alloc(PBUF_RAW, frame.len, PBUF_POOL);
-    if (p == nullptr) {
-        ++stats_.rx_no_pbuf;
-        LINK_STATS_INC(link.memerr);
-        return;
+    pbuf* p = nullptr;
+    bool lent = false;
+    if (frame.loan.release != nullptr) {
+        // Zero copy: lwIP works on the backend's buffer until it frees the pbuf.
+        if (LoanPbuf* w = take_loan_pbuf()) {
+            w->custom.custom_free_function = &loan_pbuf_free;
+            w->loan = frame.loan;
+            p = pbuf_alloced_custom(PBUF_RAW, frame.len, PBUF_REF, &w->custom, frame.data,
+                                    frame.len);
+            lent = p != nullptr;
+            if (!lent) {  // cannot happen for these sizes; keep the wrapper anyway
+                w->next_free = g_free_loan_pbufs;
+                g_free_loan_pbufs = w;
+            }
+        }
     }
-    pbuf_take(p, frame.data, frame.len);
+    if (!lent) {
+        // PBUF_POOL buffers hold a full 1518-byte frame (lwipopts.h); jumbo frames chain.
+        p = pbuf_alloc(PBUF_RAW, frame.len, PBUF_POOL);
+        if (p == nullptr) {
+            ++stats_.rx_no_pbuf;
+            LINK_STATS_INC(link.memerr);
+            give_back();
+            return;
+        }
+        pbuf_take(p, frame.data, frame.len);
+        give_back();
+    }
     LINK_STATS_INC(link.recv);
-    // netif->input owns p when it returns ERR_OK; on an error the caller frees it.
+    // netif->input owns p when it returns ERR_OK; on an error the caller frees it (which
+    // returns a lent buffer through loan_pbuf_free).
     if (netif_->input(p, netif_.get()) != ERR_OK) {
         pbuf_free(p);
         ++stats_.rx_refused;
@@ -214,6 +275,7 @@ void BackendNetif::deliver(const backends::Frame& frame) {
     }
     ++stats_.rx_frames;
     stats_.rx_bytes += frame.len;
+    if (lent) ++stats_.rx_zero_copy;
 }
 
 bool BackendNetif::refresh_link() {

@@ -1,5 +1,6 @@
-// An lwIP netif over any PacketBackend: received frames become PBUF_POOL pbufs for
-// ethernet_input, lwIP's output frames go to tx_burst. Validation of frame lengths lives
+// An lwIP netif over any PacketBackend: received frames become PBUF_POOL pbufs (or, when
+// the backend lends them, custom pbufs around its buffers) for ethernet_input, lwIP's
+// output frames go to tx_burst. Validation of frame lengths lives
 // here, once, above every backend. Not thread-safe: lwIP is NO_SYS and single-threaded.
 #pragma once
 
@@ -44,6 +45,7 @@ struct NetifConfig {
 struct NetifStats {
     uint64_t rx_frames = 0;  // handed to lwIP
     uint64_t rx_bytes = 0;
+    uint64_t rx_zero_copy = 0;  // of rx_frames: lent buffers given to lwIP without a copy
     uint64_t rx_too_short = 0;  // dropped: shorter than an Ethernet header (14 bytes)
     uint64_t rx_too_long = 0;   // dropped: longer than mtu + 18
     uint64_t rx_no_pbuf = 0;    // dropped: lwIP's PBUF_POOL is empty

@@ -238,7 +238,7 @@ TEST(ConfigCommandLine, BadInterfaceSpecsNameTheSpecAndTheProblem) {
     const std::vector<Case> cases = {
         {"tap0", {"\"tap0\"", "BACKEND:NAME"}},
         {"foo:tap0", {"unknown backend", "\"foo\"", "tap"}},
-        {"dpdk:port0", {"\"dpdk\"", "not available yet"}},
+        {"dpdk:port0", {"\"dpdk:port0\"", "port=", "vdev="}},
         {"pcap:in", {"\"pcap\"", "not available yet"}},
         {"tap:", {"interface name is empty"}},
         {"tap:averyveryverylongname", {"\"averyveryverylongname\"", "at most 15"}},
