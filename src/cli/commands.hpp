@@ -41,4 +41,7 @@ using CommandRegistration = Command (*)(CLI::App& parent);
 // culvert run [--socket PATH] [--preload LIB] -- PROGRAM ARGS...   (run.cpp)
 Command add_run_command(CLI::App& parent);
 
+// culvert replay --input PEER.pcap [--expect ANSWER.pcap] [--app SPEC] ...   (replay.cpp)
+Command add_replay_command(CLI::App& parent);
+
 }  // namespace culvert::cli

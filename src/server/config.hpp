@@ -43,6 +43,9 @@ struct InterfaceConfig {
     std::vector<Ipv6Prefix> ipv6;
     std::optional<Ipv6Address> ipv6_gateway;
     std::optional<std::string> capture;  // pcap file to mirror frames into
+    std::optional<std::string> capture_filter;  // BPF expression: capture only what matches
+    std::optional<std::string> input;   // pcap backend: capture whose frames are received
+    std::optional<std::string> output;  // pcap backend: file the transmitted frames go to
     std::optional<std::string> netns;    // network namespace to open the TAP in
     bool operator==(const InterfaceConfig&) const = default;
 };
@@ -75,7 +78,8 @@ struct StartupExit {
 // culvertd [--config FILE] [--socket PATH] [--log-level L] [--segment-mib N] [--seed N]
 //          [--iface SPEC]...
 // SPEC: BACKEND:NAME[,mac=MAC][,ip=A.B.C.D/N][,gw=A.B.C.D][,ip6=X::Y/N]...[,gw6=X::Y]
-//       [,netns=NS][,capture=FILE]   (ip6 may repeat)
+//       [,netns=NS][,capture=FILE][,capture_filter=BPF][,input=FILE][,output=FILE]
+//       (ip6 may repeat; input and output belong to the pcap backend)
 // With --config FILE, the TOML file is read first and every option given on the command
 // line overrides it; --iface options, if any, replace the file's interfaces as a whole.
 // main() should use this one: it tells --help/--version (exit 0) from errors (exit 2).
@@ -87,7 +91,7 @@ std::expected<Config, std::string> parse_config(int argc, char** argv);
 
 // The TOML form (top-level keys socket, log_level, segment_mib, seed; [[interface]]
 // tables with keys backend, name, mac, ip, gw, ip6 (string or array), gw6, netns,
-// capture). source_name prefixes error messages (a file name). The result is fully
+// capture, capture_filter, input, output). source_name prefixes error messages (a file name). The result is fully
 // validated, including "at least one interface".
 std::expected<Config, std::string> parse_config_toml(std::string_view toml_text,
                                                      std::string_view source_name = "config");

@@ -5,6 +5,7 @@ namespace culvert::server {
 
 std::expected<BackendPtr, std::string> open_backend(const InterfaceConfig& iface) {
     if (iface.backend == "tap") return open_tap(iface);
+    if (iface.backend == "pcap") return open_pcap(iface);
     return std::unexpected("backend '" + iface.backend + "' is not available in this build");
 }
 

@@ -16,5 +16,6 @@ using BackendPtr = std::unique_ptr<backends::PacketBackend>;
 std::expected<BackendPtr, std::string> open_backend(const InterfaceConfig& iface);
 
 std::expected<BackendPtr, std::string> open_tap(const InterfaceConfig& iface);
+std::expected<BackendPtr, std::string> open_pcap(const InterfaceConfig& iface);
 
 }  // namespace culvert::server
