@@ -109,9 +109,10 @@ record_once() {  # CASE -> $work/all.pcap, or fail
     # culvert's TAP carries no kernel addresses; the relay bridges it to tap_b, which does.
     ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$tap_a.disable_ipv6=1"
     ip -n "$ns" link set "$tap_a" arp off up
-    ip netns exec "$ns" python3 "$here/relay.py" "$tap_a" "$tap_b" --drop-nth 20 >"$work/relay.log" 2>&1 &
+    ip netns exec "$ns" python3 -u "$here/relay.py" "$tap_a" "$tap_b" --drop-nth 20 >"$work/relay.log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 50); do grep -q ready "$work/relay.log" 2>/dev/null && break; sleep 0.1; done
+    for _ in $(seq 100); do grep -q ready "$work/relay.log" 2>/dev/null && break; sleep 0.1; done
+    grep -q ready "$work/relay.log"
     peer_if=$tap_b
   fi
   ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$peer_if.router_solicitations=0"
@@ -129,6 +130,7 @@ record_once() {  # CASE -> $work/all.pcap, or fail
 import socket
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(('10.99.0.1', 9000)); l.listen(1)
+print('listening', flush=True)
 c, _ = l.accept(); n = 0
 while True:
     d = c.recv(65536)
@@ -137,7 +139,7 @@ while True:
 c.close(); print('sink got', n)
 " >"$work/sink.log" 2>&1 &
     pids+=($!)
-    sleep 0.3
+    for _ in $(seq 100); do grep -q listening "$work/sink.log" 2>/dev/null && break; sleep 0.1; done
     timeout 20 "$bin/culvert" replay --live --socket "$sock" --app "$app"
     sleep 0.5
     grep -q "sink got 65536" "$work/sink.log" || { cat "$work/sink.log"; return 1; }
@@ -149,13 +151,19 @@ c.close(); print('sink got', n)
     kernel_side "$c"
   fi
   sleep 0.5
+  teardown
+  [ -s "$work/all.pcap" ]
+}
+
+teardown() {  # stops culvertd (which closes the capture) and everything in the namespace
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   pids=()
-  ip netns pids "$ns" | xargs -r kill 2>/dev/null || true
-  ip netns del "$ns"
+  if [ -n "$ns" ]; then
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  fi
   ns=""
-  [ -s "$work/all.pcap" ]
 }
 
 for c in "${cases[@]}"; do
@@ -163,7 +171,17 @@ for c in "${cases[@]}"; do
   [ -n "$app" ] || { echo "record.sh: unknown case $c (known: ${all_cases[*]})" >&2; exit 2; }
   ok=0
   for attempt in 1 2 3; do
-    record_once "$c" || { echo "record.sh: $c: recording failed (attempt $attempt)"; cat "$work/culvertd.log"; continue; }
+    # A subshell with errexit on (not ignored, as it would be under `if`) and its own
+    # teardown, so a failed step ends just this attempt.
+    set +e
+    (set -e; trap teardown EXIT; record_once "$c")
+    status=$?
+    set -e
+    if [ $status -ne 0 ]; then
+      echo "record.sh: $c: recording failed (attempt $attempt)"
+      cat "$work/culvertd.log" "$work/relay.log" 2>/dev/null || true
+      continue
+    fi
     tshark -r "$work/all.pcap" -F pcap -w "$work/peer.pcap" -Y "eth.src != $culvert_mac" 2>/dev/null
     tshark -r "$work/all.pcap" -F pcap -w "$work/answer.pcap" -Y "eth.src == $culvert_mac" 2>/dev/null
     if "$bin/culvert" replay --input "$work/peer.pcap" --expect "$work/answer.pcap" --seed $seed \
