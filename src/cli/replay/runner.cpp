@@ -234,7 +234,9 @@ int run_replay(const ReplayOptions& o, std::ostream& out, std::ostream& err) {
         << (o.expect ? ", expect " + *o.expect : std::string()) << "\n";
 
     backends::PcapReadLimits limits;
-    limits.max_frame_bytes = static_cast<size_t>(o.mtu) + 18;
+    // Frames longer than culvert's MTU are still read (a smaller --mtu is a change to
+    // test: culvert drops them); longer than any Ethernet frame at that MTU is bad input.
+    limits.max_frame_bytes = std::max<size_t>(o.mtu, 1500) + 18;
     auto input = backends::read_pcap_file(o.input, limits);
     if (!input) return bad(input.error().describe());
     std::vector<backends::PcapFrame> expect_frames;
