@@ -43,4 +43,7 @@ Command add_run_command(CLI::App& parent);
 // culvert status [--socket PATH] [--json]   (status.cpp)
 Command add_status_command(CLI::App& parent);
 
+// culvert replay --input PEER.pcap [--expect ANSWER.pcap] [--app SPEC] ...   (replay.cpp)
+Command add_replay_command(CLI::App& parent);
+
 }  // namespace culvert::cli

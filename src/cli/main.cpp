@@ -21,6 +21,7 @@ namespace {
 constexpr std::array kCommandRegistrations = {
     &culvert::cli::add_run_command,
     &culvert::cli::add_status_command,
+    &culvert::cli::add_replay_command,
 };
 
 int run_culvert(int argc, char** argv) {

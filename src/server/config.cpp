@@ -32,17 +32,16 @@ namespace {
 
 constexpr std::array<std::string_view, 6> kLogLevels = {"trace", "debug", "info",
                                                         "warn",  "error", "off"};
-// Backends the server can open today. The pcap backend joins this list when it exists;
-// until then naming it is an error that says so (kPlannedBackends).
-constexpr std::array<std::string_view, 2> kBackends = {"tap", "dpdk"};
-constexpr std::array<std::string_view, 1> kPlannedBackends = {"pcap"};
+// Backends the server can open.
+constexpr std::array<std::string_view, 3> kBackends = {"tap", "dpdk", "pcap"};
 
 // Keys of the dpdk backend only (DpdkInterfaceConfig).
 constexpr std::array<std::string_view, 11> kDpdkKeys = {
     "port", "vdev", "queues", "rx_desc", "tx_desc", "mbufs",
     "mtu", "poll", "sleep_us", "rx_zero_copy", "csum_offload"};
-constexpr std::array<std::string_view, 20> kInterfaceKeys = {
+constexpr std::array<std::string_view, 23> kInterfaceKeys = {
     "backend", "name", "mac", "ip", "gw", "ip6", "gw6", "netns", "capture",
+    "capture_filter", "input", "output",
     "port", "vdev", "queues", "rx_desc", "tx_desc", "mbufs",
     "mtu", "poll", "sleep_us", "rx_zero_copy", "csum_offload"};
 constexpr std::array<std::string_view, 6> kTopLevelKeys = {"socket", "log_level", "segment_mib",
@@ -140,9 +139,6 @@ std::expected<void, std::string> check_netns_name(std::string_view ns) {
 
 std::expected<void, std::string> check_backend(std::string_view backend) {
     if (contains(kBackends, backend)) return {};
-    if (contains(kPlannedBackends, backend))
-        return std::unexpected(fmt::format("backend {} is not available yet (available: {})",
-                                           quote(backend), join(kBackends)));
     return std::unexpected(
         fmt::format("unknown backend {} (available: {})", quote(backend), join(kBackends)));
 }
@@ -238,6 +234,21 @@ std::expected<void, std::string> check_interface(const InterfaceConfig& iface) {
     if (iface.capture && iface.capture->empty())
         return std::unexpected("capture: the file name is empty");
     if (auto ok = check_dpdk_interface(iface); !ok) return ok;
+    if (iface.capture_filter && !iface.capture)
+        return std::unexpected("capture_filter: given without capture=FILE");
+    for (const auto& [key, file] : {std::pair{"input", &iface.input}, {"output", &iface.output}}) {
+        if (!*file) continue;
+        if ((*file)->empty()) return std::unexpected(fmt::format("{}: the file name is empty", key));
+        if (iface.backend != "pcap")
+            return std::unexpected(
+                fmt::format("{}: only the pcap backend reads or writes capture files (use "
+                            "capture=FILE to record any backend)",
+                            key));
+    }
+    if (iface.backend == "pcap" && !iface.input && !iface.output)
+        return std::unexpected(
+            "input: a pcap interface needs input=FILE (frames to receive), output=FILE "
+            "(where sent frames go) or both");
     return {};
 }
 
@@ -371,6 +382,12 @@ std::expected<void, std::string> apply_interface_key(InterfaceConfig& iface, boo
         iface.netns = std::string(value);
     } else if (key == "capture") {
         iface.capture = std::string(value);
+    } else if (key == "capture_filter") {
+        iface.capture_filter = std::string(value);
+    } else if (key == "input") {
+        iface.input = std::string(value);
+    } else if (key == "output") {
+        iface.output = std::string(value);
     } else if (key == "backend") {
         iface.backend = std::string(value);
     } else if (key == "name") {
@@ -599,7 +616,8 @@ std::expected<std::string, std::string> read_file(const std::string& path) {
 constexpr std::string_view kIfaceHelp =
     "Interfaces (--iface, repeatable):\n"
     "  BACKEND:NAME[,mac=MAC][,ip=A.B.C.D/N][,gw=A.B.C.D][,ip6=X::Y/N]...[,gw6=X::Y]\n"
-    "              [,netns=NS][,capture=FILE]\n"
+    "              [,netns=NS][,capture=FILE[,capture_filter=BPF]]\n"
+    "  pcap:NAME[,input=FILE][,output=FILE][,...]  frames from/to capture files\n"
     "  e.g. --iface tap:tap0,ip=10.0.0.2/24,gw=10.0.0.1,ip6=fd00::2/64,gw6=fd00::1\n"
     "  dpdk: port=PCI|NAME or vdev=DEVARGS (write the devargs' commas as ';'),\n"
     "        queues=N rx_desc=N tx_desc=N mbufs=N mtu=N poll=busy|sleep sleep_us=N\n"
@@ -608,10 +626,13 @@ constexpr std::string_view kIfaceHelp =
     "       --iface 'dpdk:dp0,vdev=net_memif0;role=server;socket=/run/m.sock,ip=10.0.0.2/24'\n"
     "  BACKEND is one of: {}. mac defaults to 02:c7:.. derived from NAME (dpdk: the\n"
     "  port's own MAC); ip6 may repeat.\n"
+    "  capture=FILE records every frame the interface sends or receives (stack-clock\n"
+    "  timestamps), capture_filter a tcpdump expression limiting it.\n"
     "  --iface options replace the interfaces of a --config file.\n"
     "Config file (TOML): top-level socket, log_level, segment_mib, seed, dpdk_eal and\n"
     "  [[interface]] tables with keys backend, name, mac, ip, gw, ip6 (string or array),\n"
-    "  gw6, netns, capture (and the dpdk keys). Command-line options override the file.\n";
+    "  gw6, netns, capture, capture_filter, input, output (and the dpdk keys).\n"
+    "  Command-line options override the file.\n";
 
 }  // namespace
 
@@ -947,6 +968,9 @@ std::string describe_config(const Config& config) {
         if (iface.ipv6_gateway) out += fmt::format(" gw6 {}", format_ipv6(*iface.ipv6_gateway));
         if (iface.netns) out += fmt::format(" netns {}", *iface.netns);
         if (iface.capture) out += fmt::format(" capture {}", *iface.capture);
+        if (iface.capture_filter) out += fmt::format(" capture_filter \"{}\"", *iface.capture_filter);
+        if (iface.input) out += fmt::format(" input {}", *iface.input);
+        if (iface.output) out += fmt::format(" output {}", *iface.output);
         if (iface.dpdk) {
             const auto& d = *iface.dpdk;
             if (!d.port.empty()) out += fmt::format(" port {}", d.port);

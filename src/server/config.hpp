@@ -61,6 +61,9 @@ struct InterfaceConfig {
     std::vector<Ipv6Prefix> ipv6;
     std::optional<Ipv6Address> ipv6_gateway;
     std::optional<std::string> capture;  // pcap file to mirror frames into
+    std::optional<std::string> capture_filter;  // BPF expression: capture only what matches
+    std::optional<std::string> input;   // pcap backend: capture whose frames are received
+    std::optional<std::string> output;  // pcap backend: file the transmitted frames go to
     std::optional<std::string> netns;    // network namespace to open the TAP (or DPDK port) in
     std::optional<DpdkInterfaceConfig> dpdk;  // set exactly when backend == "dpdk"
     bool operator==(const InterfaceConfig&) const = default;
@@ -96,7 +99,8 @@ struct StartupExit {
 // culvertd [--config FILE] [--socket PATH] [--log-level L] [--segment-mib N] [--seed N]
 //          [--dpdk-eal "ARGS"] [--iface SPEC]...
 // SPEC: BACKEND:NAME[,mac=MAC][,ip=A.B.C.D/N][,gw=A.B.C.D][,ip6=X::Y/N]...[,gw6=X::Y]
-//       [,netns=NS][,capture=FILE]   (ip6 may repeat)
+//       [,netns=NS][,capture=FILE][,capture_filter=BPF][,input=FILE][,output=FILE]
+//       (ip6 may repeat; input and output belong to the pcap backend)
 //       dpdk only: port=P | vdev=DEVARGS (';' for the devargs' own commas), queues=N,
 //       rx_desc=N, tx_desc=N, mbufs=N, mtu=N, poll=busy|sleep, sleep_us=N,
 //       rx_zero_copy=true|false, csum_offload=true|false
@@ -111,8 +115,8 @@ std::expected<Config, std::string> parse_config(int argc, char** argv);
 
 // The TOML form (top-level keys socket, log_level, segment_mib, seed, dpdk_eal (string or
 // array of strings); [[interface]] tables with keys backend, name, mac, ip, gw, ip6 (string
-// or array), gw6, netns, capture and the dpdk keys above, numbers and booleans as TOML
-// values or strings). source_name prefixes error messages (a file name). The result is fully
+// or array), gw6, netns, capture, capture_filter, input, output and the dpdk keys above,
+// numbers and booleans as TOML values or strings). source_name prefixes error messages (a file name). The result is fully
 // validated, including "at least one interface".
 std::expected<Config, std::string> parse_config_toml(std::string_view toml_text,
                                                      std::string_view source_name = "config");

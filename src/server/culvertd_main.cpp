@@ -1,6 +1,7 @@
 // culvertd: parses the configuration, opens the interfaces' backends and runs the stack
 // loop until SIGINT/SIGTERM. Exit codes: 0 clean stop, 2 bad configuration, 1 start failure.
 #include "server/daemon_backends.hpp"
+#include "backends/capture/capture_backend.hpp"
 #include "server/config.hpp"
 #include "server/logging.hpp"
 #include "server/stack.hpp"
@@ -75,6 +76,28 @@ int main(int argc, char** argv) {
         if (!backend) {
             logger->error("interface {}: {}", ic.name, backend.error());
             return 2;
+        }
+        if (ic.capture) {
+            // Stamped with the stack clock, so the capture replays at the times lwIP saw
+            // each frame (docs/replay.md).
+            auto writer = backends::PcapWriter::open(*ic.capture);
+            if (!writer) {
+                logger->error("interface {}: capture: {}", ic.name, writer.error());
+                return 2;
+            }
+            std::optional<backends::BpfFilter> filter;
+            if (ic.capture_filter) {
+                auto f = backends::BpfFilter::compile(*ic.capture_filter);
+                if (!f) {
+                    logger->error("interface {}: capture_filter: {}", ic.name, f.error());
+                    return 2;
+                }
+                filter = std::move(*f);
+            }
+            *backend = std::make_unique<backends::CaptureBackend>(
+                std::move(*backend), std::move(*writer), std::move(filter),
+                [s = stack->get()] { return s->now_ms() * 1000; });
+            logger->info("interface {}: capturing to {}", ic.name, *ic.capture);
         }
         if (auto r = (*stack)->add_interface(std::move(*backend), netif_config(ic, first)); !r) {
             logger->error("interface {}: {}", ic.name, r.error());

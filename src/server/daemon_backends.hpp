@@ -18,5 +18,6 @@ std::expected<BackendPtr, std::string> open_backend(const Config& config, const 
 
 std::expected<BackendPtr, std::string> open_tap(const InterfaceConfig& iface);
 std::expected<BackendPtr, std::string> open_dpdk(const Config& config, const InterfaceConfig& iface);
+std::expected<BackendPtr, std::string> open_pcap(const InterfaceConfig& iface);
 
 }  // namespace culvert::server

@@ -55,6 +55,9 @@ Stack::Stack(const StackSettings& settings) : settings_(settings) {}
 
 std::expected<std::unique_ptr<Stack>, std::string> Stack::create(const StackSettings& settings) {
     std::unique_ptr<Stack> s(new Stack(settings));
+    // Seeded before lwip_init(), which draws the first ephemeral TCP and UDP ports from
+    // LWIP_RAND(); seeded again after it so a seed names one random sequence either way.
+    culvert_stack_seed(settings.seed);
     if (!g_lwip_initialised) {
         lwip_init();
         g_lwip_initialised = true;
@@ -202,6 +205,10 @@ uint64_t Stack::step(int max_wait_ms) {
     epoll_event events[64];
     const int n = epoll_wait(epoll_fd_, events, 64, wait_ms);
     update_clock();
+    // Timers due by now fire before this step's frames and requests, whenever they arrived
+    // within the millisecond: a capture stamped with the stack clock then replays in the
+    // same order (docs/replay.md).
+    sys_check_timeouts();
     for (int i = 0; i < n; ++i) {
         const uint64_t token = events[i].data.u64;
         switch (kind_of(token)) {

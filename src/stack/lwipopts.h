@@ -142,5 +142,10 @@
 
 /* Time and randomness through culvert's hooks (never the real clock or rand()). */
 #define LWIP_RAND() (culvert_stack_rand())
+/* TCP initial sequence numbers as RFC 6528 asks (a keyed hash of the connection plus a
+ * 4 us clock), keyed from the stack seed: lwIP's default is a process-wide counter that
+ * depends on how long and how busy the process has been, so no run could replay another. */
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port) \
+    culvert_stack_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))
 
 #endif

@@ -18,6 +18,12 @@ uint32_t culvert_stack_now_ms(void);
 void culvert_stack_seed(uint64_t seed);
 uint32_t culvert_stack_rand(void);
 
+/* The initial sequence number of a TCP connection (lwIP's LWIP_HOOK_TCP_ISN): SipHash of
+ * the addresses and ports under a key drawn from the seed, plus the clock in 4 us units
+ * (RFC 6528 section 3). The addresses are lwIP ip_addr_t pointers. */
+uint32_t culvert_stack_tcp_isn(const void* local_ip, uint16_t local_port, const void* remote_ip,
+                               uint16_t remote_port);
+
 /* lwIP's LWIP_PLATFORM_ASSERT: a programmer error in lwIP or in our use of it. */
 void culvert_lwip_assert(const char* msg, const char* file, int line);
 
