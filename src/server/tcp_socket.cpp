@@ -444,6 +444,13 @@ void TcpSocket::on_error(int err) {
         stack_.reap(token_);
         return;
     }
+    if (err == ERR_CLSD) {
+        // Not an error: both FINs were exchanged after our shutdown(SHUT_WR) and lwIP freed
+        // the pcb (it says so through the error callback because RX was never shut). Data
+        // still queued stays readable, then EOF (tcp(7)); found by the simulator.
+        move_rx();
+        return;
+    }
     const bool connecting = ch_->state.load() & channels::kConnecting;
     Errno e = ECONNRESET;
     if (err == ERR_RST) e = connecting ? ECONNREFUSED : ECONNRESET;
