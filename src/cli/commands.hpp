@@ -40,5 +40,7 @@ using CommandRegistration = Command (*)(CLI::App& parent);
 
 // culvert run [--socket PATH] [--preload LIB] -- PROGRAM ARGS...   (run.cpp)
 Command add_run_command(CLI::App& parent);
+// culvert sim [--seed N] [--scenario NAME] [--pcap FILE] [--count N] ...   (sim.cpp)
+Command add_sim_command(CLI::App& parent);
 
 }  // namespace culvert::cli

@@ -20,6 +20,7 @@ namespace {
 // One line per subcommand (see commands.hpp).
 constexpr std::array kCommandRegistrations = {
     &culvert::cli::add_run_command,
+    &culvert::cli::add_sim_command,
 };
 
 int run_culvert(int argc, char** argv) {
