@@ -20,7 +20,7 @@ constexpr ScenarioInfo kScenarios[] = {
     {"stream", "TCP connections with random sizes, styles and impairments: every byte arrives once, in order", 2,
      &scenarios::stream},
     {"bulk", "handshake + 1 MiB + close at 5% loss (the benchmark)", 2, &scenarios::bulk},
-    {"datagram", "UDP flows under impairments: whole or not at all, every loss explained", 2, &scenarios::datagram},
+    {"datagram", "UDP flows under impairments: whole or not at all, every loss explained", 3, &scenarios::datagram},
     {"flow", "a reader stops: windows close, the writer blocks, memory stays bounded; then it drains", 2,
      &scenarios::flow},
     {"wakeup", "non-blocking programs, readiness checked after every step: no lost or spurious wakeups", 3,

@@ -241,6 +241,8 @@ bool World::loop(uint64_t until_ns, bool until_processes_end, const std::functio
         if (next >= until_ns) {
             now_ns_ = until_ns;
             if (until_processes_end) {
+                // What every stack holds goes into the trace: the first thing to look at.
+                for (int i = 0; i < nodes(); ++i) trace_.add(now_ns_, "node " + std::to_string(i) + " status " + status(i).dump());
                 fail(Verdict::liveness, "deadline " + time_str(until_ns) + " s reached; still waiting:" + waiting_report());
                 break;
             }

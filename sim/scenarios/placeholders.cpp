@@ -1,7 +1,6 @@
 #include "sim/scenarios/common.hpp"
 #include "sim/scenarios/scenarios.hpp"
 namespace culvert::sim::scenarios {
-void datagram(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
 void flow(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
 void wakeup(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
 void teardown(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
