@@ -45,5 +45,7 @@ Command add_status_command(CLI::App& parent);
 
 // culvert replay --input PEER.pcap [--expect ANSWER.pcap] [--app SPEC] ...   (replay.cpp)
 Command add_replay_command(CLI::App& parent);
+// culvert sim [--seed N] [--scenario NAME] [--pcap FILE] [--count N] ...   (sim.cpp)
+Command add_sim_command(CLI::App& parent);
 
 }  // namespace culvert::cli

@@ -22,6 +22,7 @@ constexpr std::array kCommandRegistrations = {
     &culvert::cli::add_run_command,
     &culvert::cli::add_status_command,
     &culvert::cli::add_replay_command,
+    &culvert::cli::add_sim_command,
 };
 
 int run_culvert(int argc, char** argv) {

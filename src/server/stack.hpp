@@ -51,6 +51,9 @@ public:
     // handles everything ready and fires due lwIP timers. Returns the stack clock's time of
     // the next lwIP timer (UINT64_MAX if none), so a virtual clock can jump straight to it.
     uint64_t step(int max_wait_ms);
+    // Polls readable while step() has work waiting (a client request or notification, a
+    // backend's fd): lets an in-process driver tell "quiescent" from "more to do now".
+    int event_fd() const { return epoll_fd_; }
 
     // --- used by sessions and sockets ---
     const StackSettings& settings() const { return settings_; }

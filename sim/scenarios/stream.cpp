@@ -1,0 +1,72 @@
+// TCP stream scenarios: "stream" (random connections, sizes, styles and impairments) and
+// "bulk" (the fixed benchmark: handshake + 1 MiB + close at 5% loss).
+#include "sim/scenarios/common.hpp"
+#include "sim/scenarios/scenarios.hpp"
+
+namespace culvert::sim::scenarios {
+
+namespace {
+
+void run_stream(ScenarioContext& ctx, World& w, StreamPlan& plan, bool teardown) {
+    const auto base = baseline(w);
+    StreamTotals totals;
+    w.spawn(plan.server_node, "server", [&](Process& p) { stream_server(p, plan, totals); });
+    w.spawn(plan.client_node, "client", [&](Process& p) { stream_client(p, plan, totals); });
+    const bool ok = w.run();
+    uint64_t planned = 0;
+    for (const auto& c : plan.conns) planned += c.up_bytes + c.down_bytes;
+    ctx.summary()["bytes_planned"] = planned;
+    ctx.summary()["bytes_verified"] = totals.verified_bytes;
+    ctx.summary()["connections"] = plan.conns.size();
+    ctx.summary()["spurious_wakeups"] = totals.spurious_wakeups;
+    const auto wire = w.wire().total();
+    ctx.summary()["wire"] = {{"frames", wire.frames},     {"lost", wire.lost},         {"duplicated", wire.duplicated},
+                             {"reordered", wire.reordered}, {"corrupted", wire.corrupted}, {"partitioned", wire.partitioned},
+                             {"queue_full", wire.queue_full}};
+    if (!ok) return;
+    if (totals.verified_bytes != planned)
+        w.fail(Verdict::correctness, "verified " + std::to_string(totals.verified_bytes) + " of " + std::to_string(planned) + " bytes");
+    if (wire.too_big) w.fail(Verdict::correctness, "a node sent a frame larger than the MTU");
+    if (!teardown || w.failure()) return;
+    if (!wait_until_released(w, base, 400 * kSec)) return;
+    check_released(w, base);
+}
+
+}  // namespace
+
+void stream(ScenarioContext& ctx) {
+    Rng& rng = ctx.rng();
+    WorldConfig c = ctx.config();
+    c.nodes = 2;
+    const int conns = static_cast<int>(rng.range(1, 4));
+    const uint64_t max_bytes = rng.chance(0.1) ? 1u << 20 : rng.log_range(1, 256 * 1024);
+    StreamPlan plan = random_stream_plan(rng, conns, max_bytes);
+    c.ipv6 = plan.ipv6 || rng.chance(0.5);
+    c.mtu = static_cast<uint16_t>(rng.chance(0.7) ? 1500 : rng.range(c.ipv6 ? 1280 : 576, 1500));
+    c.deadline_ns = 3600 * kSec;
+    World* w = ctx.make_world(c);
+    if (!w) return;
+    impair_all(*w, rng, ImpairmentLimits{});
+    if (rng.chance(0.5)) std::swap(plan.server_node, plan.client_node);
+    run_stream(ctx, *w, plan, true);
+}
+
+void bulk(ScenarioContext& ctx) {
+    WorldConfig c = ctx.config();
+    c.nodes = 2;
+    c.trace_wire = true;
+    World* w = ctx.make_world(c);
+    if (!w) return;
+    for (int a = 0; a < 2; ++a) {
+        LinkConfig& l = w->wire().link(a, 1 - a);
+        l.latency_ns = 1 * kMs;
+        l.loss = 0.05;
+    }
+    StreamPlan plan;
+    plan.key = ctx.rng().next();
+    plan.conns.push_back(ConnPlan{0, 1u << 20, 0, false, false});
+    plan.max_chunk = 65536;
+    run_stream(ctx, *w, plan, false);
+}
+
+}  // namespace culvert::sim::scenarios
