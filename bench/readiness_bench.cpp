@@ -31,7 +31,7 @@ namespace {
 // The slow reader: every tick it takes up to kTickBudgetBytes (64 MB/s), like a server whose
 // TCP peer opens its window 64 KiB at a time.
 constexpr uint64_t kTickNs = 1'000'000;
-constexpr size_t kTickBudgetBytes = 64 * 1024;
+constexpr size_t kTickBudgetBytes = size_t{64} * 1024;
 constexpr size_t kMessageBytes = 1024;  // what the writer writes per iteration
 constexpr size_t kRingBytes = cc::kDefaultRingBytes;
 constexpr uint64_t kRingDataOffset = 4096;

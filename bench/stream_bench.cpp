@@ -28,9 +28,9 @@ namespace {
 
 // Every reader (ring, unix, TCP) takes up to this much per call: it drains what it can, as a
 // server does.
-constexpr size_t kReadChunkBytes = 64 * 1024;
+constexpr size_t kReadChunkBytes = size_t{64} * 1024;
 constexpr uint64_t kRingDataOffset = 4096;
-const std::vector<int64_t> kMessageBytes = {64, 1024, 16 * 1024, 64 * 1024};
+const std::vector<int64_t> kMessageBytes = {64, 1024, int64_t{16} * 1024, int64_t{64} * 1024};
 
 struct StreamShared {
     cc::ByteRingIndices ring;
@@ -265,8 +265,8 @@ void cb::register_stream_benchmarks() {
             "ByteRing/128KiB_seed_block",
             [](benchmark::State& s) { ByteRing(s, cc::kDefaultRingBytes, Space::seed_block); })
             ->Arg(1024)
-            ->Arg(64 * 1024));
+            ->Arg(int64_t{64} * 1024));
     cb::finish_registration(benchmark::RegisterBenchmark("ByteRing/1MiB", [](benchmark::State& s) {
-                                ByteRing(s, 1024 * 1024, Space::notify);
-                            })->Arg(64 * 1024));
+                                ByteRing(s, size_t{1024} * 1024, Space::notify);
+                            })->Arg(int64_t{64} * 1024));
 }
