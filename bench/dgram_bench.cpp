@@ -1,7 +1,6 @@
-// Issue 2, datagrams: BipartiteRing datagram rate between two processes, client -> server the
-// way the client library sends (unpack a free server buffer, copy the payload into it with
-// process_vm_writev or through the segment, set length and address, repack, notify), side by
-// side with a loopback UDP socket pair moving the same 64-byte datagrams.
+// Issue 2, datagrams: BipartiteRing rate between two processes, client -> server as client.cpp
+// sends (unpack, payload by process_vm_writev or through the segment, length/address, repack,
+// notify), side by side with loopback UDP moving the same 64-byte datagrams.
 #include "bench_support.hpp"
 
 #include "channels/bipartite_ring.hpp"

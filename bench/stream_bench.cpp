@@ -1,8 +1,6 @@
-// Issue 2, streams: ByteRing throughput between two processes (fork + a sealed memfd Segment,
-// the EventQueue notify-on-idle protocol on real eventfds, the reader asleep in ack_wait when
-// the ring is empty, the writer asleep when it is full: in ack_wait, or in the seed's
-// block_wait), side by side with a unix stream socketpair and loopback TCP moving the same
-// bytes between the same two processes.
+// Issue 2, streams: ByteRing throughput between two processes (fork, shared memfd Segment,
+// EventQueue notify-on-idle on real eventfds, both sides asleep when empty/full), side by side
+// with a unix stream socketpair and loopback TCP moving the same bytes between the same processes.
 #include "bench_support.hpp"
 
 #include "channels/byte_ring.hpp"
