@@ -1,6 +1,5 @@
-// channels_bench: the channel benchmarks of issues 2 and 3 (stream_bench.cpp, dgram_bench.cpp,
-// readiness_bench.cpp). After Google Benchmark's own output it prints one side-by-side table of
-// medians and ratios against the kernel; `--check` also asserts what must hold on any machine.
+// channels_bench main: runs the channel benchmarks of issues 2 and 3, then prints one table of
+// medians and ratios against the kernel; `--check` asserts what must hold on any machine.
 // Exit status: 0, 1 (a benchmark failed or a check did not hold), 2 (bad arguments).
 #include "bench_support.hpp"
 

@@ -1,8 +1,6 @@
-// Issue 3 (DESIGN §3): which app-visible readiness mechanism, by measurement. A level-triggered
-// writer (a redis-style loop: poll its fd for POLLIN|POLLOUT, read on POLLIN, write on POLLOUT)
-// faces a slow reader while its send ring is full. Seed: the client blocks an eventfd (counter
-// at its maximum: not writable, but READABLE). Ours: a socketpair end whose send buffer is full
-// of filler (neither readable nor writable). The kernel's own TCP runs in the same binary.
+// Issue 3 (DESIGN §3): the app-visible readiness mechanism, by measurement. A level-triggered
+// (redis-style) writer with a full send ring faces a slow reader: the seed's blocked eventfd
+// (readable!) versus our filler-full socketpair (neither), and Linux TCP in the same run.
 #include "bench_support.hpp"
 
 #include "channels/byte_ring.hpp"
@@ -31,7 +29,7 @@ namespace {
 // The slow reader: every tick it takes up to kTickBudgetBytes (64 MB/s), like a server whose
 // TCP peer opens its window 64 KiB at a time.
 constexpr uint64_t kTickNs = 1'000'000;
-constexpr size_t kTickBudgetBytes = 64 * 1024;
+constexpr size_t kTickBudgetBytes = size_t{64} * 1024;
 constexpr size_t kMessageBytes = 1024;  // what the writer writes per iteration
 constexpr size_t kRingBytes = cc::kDefaultRingBytes;
 constexpr uint64_t kRingDataOffset = 4096;

@@ -1,8 +1,6 @@
-// Issue 2, streams: ByteRing throughput between two processes (fork + a sealed memfd Segment,
-// the EventQueue notify-on-idle protocol on real eventfds, the reader asleep in ack_wait when
-// the ring is empty, the writer asleep when it is full: in ack_wait, or in the seed's
-// block_wait), side by side with a unix stream socketpair and loopback TCP moving the same
-// bytes between the same two processes.
+// Issue 2, streams: ByteRing throughput between two processes (fork, shared memfd Segment,
+// EventQueue notify-on-idle on real eventfds, both sides asleep when empty/full), side by side
+// with a unix stream socketpair and loopback TCP moving the same bytes between the same processes.
 #include "bench_support.hpp"
 
 #include "channels/byte_ring.hpp"
@@ -28,9 +26,9 @@ namespace {
 
 // Every reader (ring, unix, TCP) takes up to this much per call: it drains what it can, as a
 // server does.
-constexpr size_t kReadChunkBytes = 64 * 1024;
+constexpr size_t kReadChunkBytes = size_t{64} * 1024;
 constexpr uint64_t kRingDataOffset = 4096;
-const std::vector<int64_t> kMessageBytes = {64, 1024, 16 * 1024, 64 * 1024};
+const std::vector<int64_t> kMessageBytes = {64, 1024, int64_t{16} * 1024, int64_t{64} * 1024};
 
 struct StreamShared {
     cc::ByteRingIndices ring;
@@ -265,8 +263,8 @@ void cb::register_stream_benchmarks() {
             "ByteRing/128KiB_seed_block",
             [](benchmark::State& s) { ByteRing(s, cc::kDefaultRingBytes, Space::seed_block); })
             ->Arg(1024)
-            ->Arg(64 * 1024));
+            ->Arg(int64_t{64} * 1024));
     cb::finish_registration(benchmark::RegisterBenchmark("ByteRing/1MiB", [](benchmark::State& s) {
-                                ByteRing(s, 1024 * 1024, Space::notify);
-                            })->Arg(64 * 1024));
+                                ByteRing(s, size_t{1024} * 1024, Space::notify);
+                            })->Arg(int64_t{64} * 1024));
 }

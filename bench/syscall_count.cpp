@@ -39,8 +39,8 @@ uint64_t SyscallCounts::of(FdKind kind) const {
 
 uint64_t SyscallCounts::total() const {
     uint64_t sum = 0;
-    for (size_t k = 0; k < kKinds; ++k) {
-        for (size_t c = 0; c < kCalls; ++c) sum += n[k][c];
+    for (const auto& calls : n) {
+        for (const uint64_t count : calls) sum += count;
     }
     return sum;
 }
