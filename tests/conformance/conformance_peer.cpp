@@ -3,7 +3,7 @@
 // same remote end. Listens dual-stack on :: ; one thread per connection.
 //
 //   TCP 7101 echo             read and write back until EOF, then close
-//   TCP 7102 sink             never read; close when the client hangs up
+//   TCP 7102 sink             never read; close when the client hangs up or after 5 s
 //   TCP 7103 greeting + FIN   send kGreetingBytes of pattern, shut down writing, drain, close
 //   TCP 7104 count            read until EOF, answer the byte count in decimal, close
 //   TCP 7105 connect back     read "PORT\n", connect to the client's address:PORT, send
@@ -67,9 +67,11 @@ void serve(int port, int fd) {
         }
         case kSinkPort: {
             // Never read: wait for the client's FIN or reset (POLLRDHUP shows it even with
-            // unread data queued), at most a minute.
+            // unread data queued), at most 5 s. The client's close cannot send a FIN while
+            // its data waits for our window, so it lingers (kernel and culvert alike) until
+            // our close with unread data resets it.
             pollfd p{fd, POLLRDHUP, 0};
-            poll(&p, 1, 60000);
+            poll(&p, 1, 5000);
             break;
         }
         case kGreetingPort: {
