@@ -86,7 +86,8 @@ void BM_RingTxRx(benchmark::State& state) {
     const size_t bytes = static_cast<size_t>(state.range(0));
     auto port = open_ring(true);
     std::vector<uint8_t> f = frame(bytes, port->mac());
-    std::vector<Frame> burst(kBurst, Frame{reinterpret_cast<std::byte*>(f.data()), static_cast<uint16_t>(f.size())});
+    std::vector<Frame> burst(
+        kBurst, Frame{reinterpret_cast<std::byte*>(f.data()), static_cast<uint16_t>(f.size())});
     std::array<Frame, kBurst> got;
     for (auto _ : state) {
         const size_t sent = port->tx_burst(burst);
@@ -98,8 +99,9 @@ void BM_RingTxRx(benchmark::State& state) {
         }
     }
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
-    state.counters["ns_per_frame"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * kBurst), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_frame"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 BENCHMARK(BM_RingTxRx)->Arg(64)->Arg(1514);
 
@@ -116,7 +118,8 @@ void BM_NetifReceive(benchmark::State& state) {
         return;
     }
     std::vector<uint8_t> f = frame(bytes, port->mac());
-    std::vector<Frame> burst(kBurst, Frame{reinterpret_cast<std::byte*>(f.data()), static_cast<uint16_t>(f.size())});
+    std::vector<Frame> burst(
+        kBurst, Frame{reinterpret_cast<std::byte*>(f.data()), static_cast<uint16_t>(f.size())});
     for (auto _ : state) {
         state.PauseTiming();  // the transmit side is measured above
         const size_t sent = port->tx_burst(burst);
@@ -125,8 +128,9 @@ void BM_NetifReceive(benchmark::State& state) {
         while (received < sent) received += (*netif)->poll(kBurst);
     }
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
-    state.counters["ns_per_frame"] = benchmark::Counter(
-        static_cast<double>(state.iterations() * kBurst), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["ns_per_frame"] =
+        benchmark::Counter(static_cast<double>(state.iterations() * kBurst),
+                           benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     state.counters["zero_copy_frames"] = static_cast<double>((*netif)->stats().rx_zero_copy);
     // lwIP's own announcements also went round the ring: drain them, so the port's pool is
     // all back when it closes (a pool with mbufs out is kept, not freed).
@@ -138,9 +142,18 @@ BENCHMARK(BM_NetifReceive)->Args({64, 1})->Args({64, 0})->Args({1514, 1})->Args(
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::vector<std::string> eal = {"--no-huge", "--no-pci", "--no-shconf", "-m", "512", "--no-telemetry",
-                                          "-l", "0", "--file-prefix", "cvt-bench-" + std::to_string(getpid()),
-                                          "--log-level", "lib.eal:warning"};
+    const std::vector<std::string> eal = {"--no-huge",
+                                          "--no-pci",
+                                          "--no-shconf",
+                                          "-m",
+                                          "512",
+                                          "--no-telemetry",
+                                          "-l",
+                                          "0",
+                                          "--file-prefix",
+                                          "cvt-bench-" + std::to_string(getpid()),
+                                          "--log-level",
+                                          "lib.eal:warning"};
     if (auto ok = culvert::backends::dpdk_eal_init(eal); !ok) {
         std::fprintf(stderr, "%s\n", ok.error().message.c_str());
         return 1;

@@ -43,8 +43,8 @@ struct DpdkInterfaceConfig {
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     uint32_t mempool_mbufs = 16383;
-    uint16_t mtu = 0;        // 0: the port's
-    bool busy_poll = true;   // poll=busy (default) or poll=sleep
+    uint16_t mtu = 0;         // 0: the port's
+    bool busy_poll = true;    // poll=busy (default) or poll=sleep
     uint32_t sleep_us = 100;  // poll=sleep on a port without receive interrupts: poll period
     bool rx_zero_copy = true;
     bool checksum_offload = true;
@@ -60,8 +60,8 @@ struct InterfaceConfig {
     std::optional<uint32_t> ipv4_gateway;  // host byte order; inside ipv4's subnet
     std::vector<Ipv6Prefix> ipv6;
     std::optional<Ipv6Address> ipv6_gateway;
-    std::optional<std::string> capture;  // pcap file to mirror frames into
-    std::optional<std::string> netns;    // network namespace to open the TAP (or DPDK port) in
+    std::optional<std::string> capture;       // pcap file to mirror frames into
+    std::optional<std::string> netns;         // network namespace to open the TAP (or DPDK port) in
     std::optional<DpdkInterfaceConfig> dpdk;  // set exactly when backend == "dpdk"
     bool operator==(const InterfaceConfig&) const = default;
 };
