@@ -45,7 +45,7 @@ constexpr std::array<std::string_view, 23> kInterfaceKeys = {
     "port", "vdev", "queues", "rx_desc", "tx_desc", "mbufs",
     "mtu", "poll", "sleep_us", "rx_zero_copy", "csum_offload"};
 constexpr std::array<std::string_view, 6> kTopLevelKeys = {"socket", "log_level", "segment_mib",
-                                                           "seed", "dpdk_eal", "interface"};
+                                                           "seed",   "dpdk_eal",  "interface"};
 
 // IFNAMSIZ counts the terminating NUL.
 constexpr size_t kMaxInterfaceNameBytes = 15;
@@ -146,12 +146,12 @@ std::expected<void, std::string> check_backend(std::string_view backend) {
 std::expected<void, std::string> check_dpdk_interface(const InterfaceConfig& iface) {
     if (iface.backend != "dpdk") {
         if (iface.dpdk)
-            return std::unexpected(fmt::format(
-                "{}: applies to the dpdk backend only (this interface's backend is {})",
-                iface.dpdk->vdev.empty() && iface.dpdk->port.empty() ? "dpdk keys"
-                : iface.dpdk->vdev.empty()                            ? "port"
-                                                                      : "vdev",
-                quote(iface.backend)));
+            return std::unexpected(
+                fmt::format("{}: applies to the dpdk backend only (this interface's backend is {})",
+                            iface.dpdk->vdev.empty() && iface.dpdk->port.empty() ? "dpdk keys"
+                            : iface.dpdk->vdev.empty()                           ? "port"
+                                                                                 : "vdev",
+                            quote(iface.backend)));
         return {};
     }
     if (!iface.dpdk || (iface.dpdk->port.empty() && iface.dpdk->vdev.empty()))
@@ -160,9 +160,9 @@ std::expected<void, std::string> check_dpdk_interface(const InterfaceConfig& ifa
             "vdev=DEVARGS (a virtual device to create, e.g. vdev=net_ring0)");
     const auto& d = *iface.dpdk;
     if (!d.port.empty() && !d.vdev.empty())
-        return std::unexpected(fmt::format(
-            "vdev: give either port= or vdev=, not both (port {}, vdev {})", quote(d.port),
-            quote(d.vdev)));
+        return std::unexpected(
+            fmt::format("vdev: give either port= or vdev=, not both (port {}, vdev {})",
+                        quote(d.port), quote(d.vdev)));
     if (!d.vdev.empty() && !d.vdev.starts_with("net_") && !d.vdev.starts_with("eth_"))
         return std::unexpected(fmt::format(
             "vdev: {} is not an ethdev virtual device (names start with net_, e.g. net_ring0, "
@@ -172,11 +172,10 @@ std::expected<void, std::string> check_dpdk_interface(const InterfaceConfig& ifa
     const uint64_t ring_mbufs =
         uint64_t{d.queues} * (uint64_t{d.rx_descriptors} + d.tx_descriptors) + 128;
     if (d.mempool_mbufs < ring_mbufs + 1024)
-        return std::unexpected(
-            fmt::format("mbufs: {} is too few for {} queue(s) of {} + {} descriptors; give at "
-                        "least {}",
-                        d.mempool_mbufs, d.queues, d.rx_descriptors, d.tx_descriptors,
-                        ring_mbufs + 1024));
+        return std::unexpected(fmt::format(
+            "mbufs: {} is too few for {} queue(s) of {} + {} descriptors; give at "
+            "least {}",
+            d.mempool_mbufs, d.queues, d.rx_descriptors, d.tx_descriptors, ring_mbufs + 1024));
     return {};
 }
 
@@ -293,7 +292,8 @@ std::expected<bool, std::string> parse_bool(std::string_view value) {
 
 std::expected<void, std::string> apply_dpdk_key(DpdkInterfaceConfig& d, std::string_view key,
                                                 std::string_view value) {
-    const auto number = [&](auto& field, uint64_t min, uint64_t max) -> std::expected<void, std::string> {
+    const auto number = [&](auto& field, uint64_t min,
+                            uint64_t max) -> std::expected<void, std::string> {
         auto v = parse_in_range(value, min, max);
         if (!v) return std::unexpected(v.error());
         field = static_cast<std::remove_reference_t<decltype(field)>>(*v);
@@ -325,9 +325,12 @@ std::expected<void, std::string> apply_dpdk_key(DpdkInterfaceConfig& d, std::str
     } else if (key == "mtu") {
         return number(d.mtu, 576, 9600);
     } else if (key == "poll") {
-        if (value == "busy") d.busy_poll = true;
-        else if (value == "sleep") d.busy_poll = false;
-        else return std::unexpected(fmt::format("{} is not busy or sleep", quote(value)));
+        if (value == "busy")
+            d.busy_poll = true;
+        else if (value == "sleep")
+            d.busy_poll = false;
+        else
+            return std::unexpected(fmt::format("{} is not busy or sleep", quote(value)));
     } else if (key == "sleep_us") {
         return number(d.sleep_us, 1, 1000000);
     } else if (key == "rx_zero_copy") {

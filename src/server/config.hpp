@@ -43,8 +43,8 @@ struct DpdkInterfaceConfig {
     uint16_t rx_descriptors = 1024;
     uint16_t tx_descriptors = 1024;
     uint32_t mempool_mbufs = 16383;
-    uint16_t mtu = 0;        // 0: the port's
-    bool busy_poll = true;   // poll=busy (default) or poll=sleep
+    uint16_t mtu = 0;         // 0: the port's
+    bool busy_poll = true;    // poll=busy (default) or poll=sleep
     uint32_t sleep_us = 100;  // poll=sleep on a port without receive interrupts: poll period
     bool rx_zero_copy = true;
     bool checksum_offload = true;

@@ -15,8 +15,10 @@
 
 namespace culvert::server {
 
-std::expected<BackendPtr, std::string> open_dpdk(const Config& config, const InterfaceConfig& iface) {
-    if (!iface.dpdk) return std::unexpected("dpdk interface without a port or vdev (configuration bug)");
+std::expected<BackendPtr, std::string> open_dpdk(const Config& config,
+                                                 const InterfaceConfig& iface) {
+    if (!iface.dpdk)
+        return std::unexpected("dpdk interface without a port or vdev (configuration bug)");
     if (!backends::dpdk_eal_initialised()) {
         if (auto eal = backends::dpdk_eal_init(config.dpdk_eal_args); !eal)
             return std::unexpected(eal.error().message);
@@ -49,7 +51,8 @@ std::expected<BackendPtr, std::string> open_dpdk(const Config& config, const Int
             const int e = errno;
             if (fd >= 0) close(fd);
             if (saved >= 0) close(saved);
-            return std::unexpected("cannot enter network namespace '" + *iface.netns + "': " + std::strerror(e));
+            return std::unexpected("cannot enter network namespace '" + *iface.netns +
+                                   "': " + std::strerror(e));
         }
         close(fd);
     }

@@ -6,7 +6,7 @@ culvert_add_test(dpdk_ring_test
 
 # Two culvertd processes over net_memif, programs under the preload on each side (root:
 # everything runs in a private network namespace).
-foreach(case tcp_busy tcp_sleep_copy udp)
+foreach(case tcp_sleep tcp_busy tcp_sleep_copy udp)
   add_test(NAME dpdk_memif.${case}
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/dpdk_memif_test.sh ${CMAKE_BINARY_DIR}/bin ${case})
   set_tests_properties(dpdk_memif.${case} PROPERTIES LABELS integration TIMEOUT 240 RUN_SERIAL TRUE)

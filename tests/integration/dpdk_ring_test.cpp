@@ -31,8 +31,8 @@ void init_eal_once() {
     const std::vector<std::string> args = {
         "--no-huge", "--no-pci", "--no-shconf", "-m", "128", "--no-telemetry",
         // lcore 0 may run on any CPU: parallel tests must not all be pinned to CPU 0.
-        "--lcores", "0@(0-" + std::to_string(cpus > 1 ? cpus - 1 : 0) + ")",
-        "--file-prefix", "cvt-ring-" + std::to_string(getpid()), "--log-level", "lib.eal:warning"};
+        "--lcores", "0@(0-" + std::to_string(cpus > 1 ? cpus - 1 : 0) + ")", "--file-prefix",
+        "cvt-ring-" + std::to_string(getpid()), "--log-level", "lib.eal:warning"};
     auto ok = dpdk_eal_init(args);
     ASSERT_TRUE(ok) << ok.error().message;
     // The same arguments again are fine; others are refused with a reason.
@@ -68,7 +68,9 @@ Bytes pattern_frame(size_t len, uint32_t seed) {
     return f;
 }
 
-Frame view(Bytes& b) { return Frame{reinterpret_cast<std::byte*>(b.data()), static_cast<uint16_t>(b.size())}; }
+Frame view(Bytes& b) {
+    return Frame{reinterpret_cast<std::byte*>(b.data()), static_cast<uint16_t>(b.size())};
+}
 
 // Receives until `want` frames came (or a second passed); the frames' loans are kept.
 std::vector<Frame> receive(DpdkBackend& port, size_t want) {
@@ -76,7 +78,8 @@ std::vector<Frame> receive(DpdkBackend& port, size_t want) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     std::array<Frame, 32> burst;
     while (got.size() < want && std::chrono::steady_clock::now() < deadline) {
-        const size_t n = port.rx_burst(std::span(burst.data(), std::min(burst.size(), want - got.size())));
+        const size_t n =
+            port.rx_burst(std::span(burst.data(), std::min(burst.size(), want - got.size())));
         got.insert(got.end(), burst.begin(), burst.begin() + static_cast<long>(n));
     }
     return got;
@@ -103,7 +106,8 @@ TEST_F(DpdkRing, FramesOutComeBackInOrderWithTheirContentAndLentBuffersReturn) {
     EXPECT_EQ(caps.mtu, 1500);
 
     std::vector<Bytes> sent;
-    for (uint32_t i = 0; i < 100; ++i) sent.push_back(pattern_frame(60 + (i * 97) % (1514 - 60 + 1), i));
+    for (uint32_t i = 0; i < 100; ++i)
+        sent.push_back(pattern_frame(60 + (i * 97) % (1514 - 60 + 1), i));
     std::vector<Frame> frames;
     for (Bytes& b : sent) frames.push_back(view(b));
     ASSERT_EQ(port->tx_burst(frames), sent.size());
@@ -225,7 +229,8 @@ TEST_F(DpdkRing, OpenErrorsNameTheCause) {
     c.vdev = "net_nosuch0";
     auto unknown = DpdkBackend::open(c);
     ASSERT_FALSE(unknown);
-    EXPECT_THAT(unknown.error().message, HasSubstr("no DPDK driver for virtual device 'net_nosuch0'"));
+    EXPECT_THAT(unknown.error().message,
+                HasSubstr("no DPDK driver for virtual device 'net_nosuch0'"));
 
     c.vdev.clear();
     c.port = "net_ring9";
@@ -275,7 +280,9 @@ void put16(Bytes& b, size_t at, uint16_t v) {
     b[at] = static_cast<uint8_t>(v >> 8);
     b[at + 1] = static_cast<uint8_t>(v);
 }
-uint16_t get16(const Bytes& b, size_t at) { return static_cast<uint16_t>((b[at] << 8) | b[at + 1]); }
+uint16_t get16(const Bytes& b, size_t at) {
+    return static_cast<uint16_t>((b[at] << 8) | b[at + 1]);
+}
 uint16_t checksum(const uint8_t* p, size_t n) {
     uint32_t sum = 0;
     for (size_t i = 0; i + 1 < n; i += 2) sum += static_cast<uint32_t>((p[i] << 8) | p[i + 1]);
@@ -392,7 +399,8 @@ TEST_F(DpdkRing, TheStackAnswersArpAndPingThroughThePortWithoutCopies) {
     EXPECT_EQ(pong[34], 0) << "echo reply";
     EXPECT_EQ(checksum(&pong[34], pong.size() - 34), 0) << "ICMP checksum";
     EXPECT_TRUE(std::equal(ping.begin() + 38, ping.end(), pong.begin() + 38)) << "id, seq, payload";
-    EXPECT_GE((*netif)->stats().rx_zero_copy - zero_copy_before, 2u) << "request and ping were lent";
+    EXPECT_GE((*netif)->stats().rx_zero_copy - zero_copy_before, 2u)
+        << "request and ping were lent";
 
     // Our own replies come back too; once lwIP let go of everything, every loan returned.
     for (int i = 0; i < 5; ++i) (*netif)->poll(64);

@@ -90,7 +90,8 @@ TEST(DpdkConfig, BadDpdkSpecsNameTheProblem) {
         {"dpdk:d0,vdev=net_ring0,mbufs=3000", {"mbufs", "3000", "at least"}},
         {"dpdk:d0,vdev=net_ring0,poll=spin", {"poll", "\"spin\"", "busy or sleep"}},
         {"dpdk:d0,vdev=net_ring0,sleep_us=0", {"sleep_us", "1..1000000"}},
-        {"dpdk:d0,vdev=net_ring0,rx_zero_copy=maybe", {"rx_zero_copy", "\"maybe\"", "true or false"}},
+        {"dpdk:d0,vdev=net_ring0,rx_zero_copy=maybe",
+         {"rx_zero_copy", "\"maybe\"", "true or false"}},
         {"dpdk:d0,vdev=net_ring0,mtu=100", {"mtu", "576..9600"}},
         {"dpdk:d0,vdev=", {"vdev", "empty"}},
         {"tap:t0,queues=2", {"dpdk backend only", "\"tap\""}},
@@ -138,14 +139,18 @@ port = "net_ring0"
 }
 
 TEST(DpdkConfig, TomlRejectionsPointAtTheLine) {
-    auto bad_key = parse_config_toml("[[interface]]\nbackend = \"dpdk\"\nname = \"d\"\nvdev = \"net_ring0\"\nqueues = 99\n",
-                                     "f.toml");
+    auto bad_key = parse_config_toml(
+        "[[interface]]\nbackend = \"dpdk\"\nname = \"d\"\nvdev = \"net_ring0\"\nqueues = 99\n",
+        "f.toml");
     ASSERT_FALSE(bad_key);
-    EXPECT_THAT(bad_key.error(), AllOf(HasSubstr("f.toml:5"), HasSubstr("queues"), HasSubstr("1..64")));
-    auto numbers_only_for_dpdk = parse_config_toml("[[interface]]\nbackend = \"tap\"\nname = \"t\"\nnetns = 3\n");
+    EXPECT_THAT(bad_key.error(),
+                AllOf(HasSubstr("f.toml:5"), HasSubstr("queues"), HasSubstr("1..64")));
+    auto numbers_only_for_dpdk =
+        parse_config_toml("[[interface]]\nbackend = \"tap\"\nname = \"t\"\nnetns = 3\n");
     ASSERT_FALSE(numbers_only_for_dpdk);
     EXPECT_THAT(numbers_only_for_dpdk.error(), HasSubstr("expected a string"));
-    auto eal = parse_config_toml("dpdk_eal = 5\n[[interface]]\nbackend = \"dpdk\"\nname = \"d\"\nvdev = \"net_ring0\"\n");
+    auto eal = parse_config_toml(
+        "dpdk_eal = 5\n[[interface]]\nbackend = \"dpdk\"\nname = \"d\"\nvdev = \"net_ring0\"\n");
     ASSERT_FALSE(eal);
     EXPECT_THAT(eal.error(), HasSubstr("dpdk_eal"));
 }
@@ -170,9 +175,11 @@ TEST(DpdkReason, PicksTheLinesThatSayWhatFailedAndDropsKnownNoise) {
         "EAL: FATAL: Cannot get hugepage information.\n"
         "EAL: Cannot get hugepage information.\n";
     EXPECT_EQ(dpdk_reason(log), "EAL: Cannot get hugepage information.");
-    EXPECT_EQ(dpdk_reason("EAL: a\nEAL: b\nEAL: c\n"), "EAL: b; EAL: c") << "no alarm words: the last lines";
+    EXPECT_EQ(dpdk_reason("EAL: a\nEAL: b\nEAL: c\n"), "EAL: b; EAL: c")
+        << "no alarm words: the last lines";
     EXPECT_EQ(dpdk_reason(""), "");
-    EXPECT_EQ(dpdk_reason("x: unrecognized option '--bogus'\nEAL: Invalid 'command line' arguments.\n", 1),
+    EXPECT_EQ(dpdk_reason(
+                  "x: unrecognized option '--bogus'\nEAL: Invalid 'command line' arguments.\n", 1),
               "EAL: Invalid 'command line' arguments.");
 }
 

@@ -90,7 +90,8 @@ std::string known_ports() {
 }
 
 bool all_digits(std::string_view s) {
-    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    return !s.empty() &&
+           std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 bool looks_like_pci(std::string_view s) {
@@ -292,7 +293,8 @@ bool DpdkBackend::Impl::verify_in_software(rte_mbuf* m, bool check_ip, bool chec
         if (check_tcp && ip->next_proto_id == kProtoTcp) {
             // A fragment's TCP checksum covers bytes in other frames: nothing can verify it
             // here, and lwIP trusts us. Linux sends TCP with DF; such frames are dropped.
-            if ((rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0)
+            if ((rte_be_to_cpu_16(ip->fragment_offset) &
+                 (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0)
                 return false;
             if (total < ihl + sizeof(rte_tcp_hdr)) return false;
             return rte_ipv4_udptcp_cksum_verify(ip, data + l2 + ihl) == 0;
@@ -302,11 +304,13 @@ bool DpdkBackend::Impl::verify_in_software(rte_mbuf* m, bool check_ip, bool chec
     if (ether_type == kEtherTypeIpv6 && check_tcp) {
         if (len < l2 + sizeof(rte_ipv6_hdr)) return false;
         const auto* ip6 = reinterpret_cast<const rte_ipv6_hdr*>(data + l2);
-        if (ip6->proto != kProtoTcp) return true;  // extension headers: lwIP's TCP check is off,
-                                                    // but lwIP itself only takes TCP right after
-                                                    // the fixed header or after ext headers it parses
+        if (ip6->proto != kProtoTcp)
+            return true;  // extension headers: lwIP's TCP check is off,
+                          // but lwIP itself only takes TCP right after
+                          // the fixed header or after ext headers it parses
         const uint32_t payload = rte_be_to_cpu_16(ip6->payload_len);
-        if (payload < sizeof(rte_tcp_hdr) || len < l2 + sizeof(rte_ipv6_hdr) + payload) return false;
+        if (payload < sizeof(rte_tcp_hdr) || len < l2 + sizeof(rte_ipv6_hdr) + payload)
+            return false;
         ++rx_checksum_software;
         return rte_ipv6_udptcp_cksum_verify(ip6, data + l2 + sizeof(rte_ipv6_hdr)) == 0;
     }
@@ -332,8 +336,8 @@ void DpdkBackend::Impl::prepare_offloads(rte_mbuf* m) {
             m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
             ip->hdr_checksum = 0;
         }
-        const bool fragment =
-            (rte_be_to_cpu_16(ip->fragment_offset) & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
+        const bool fragment = (rte_be_to_cpu_16(ip->fragment_offset) &
+                               (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
         if (tx_csum_tcp && ip->next_proto_id == kProtoTcp && !fragment &&
             len >= l2 + ihl + sizeof(rte_tcp_hdr)) {
             m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
@@ -342,7 +346,8 @@ void DpdkBackend::Impl::prepare_offloads(rte_mbuf* m) {
         }
         return;
     }
-    if (ether_type == kEtherTypeIpv6 && tx_csum_tcp && len >= l2 + sizeof(rte_ipv6_hdr) + sizeof(rte_tcp_hdr)) {
+    if (ether_type == kEtherTypeIpv6 && tx_csum_tcp &&
+        len >= l2 + sizeof(rte_ipv6_hdr) + sizeof(rte_tcp_hdr)) {
         auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(data + l2);
         if (ip6->proto != kProtoTcp) return;  // lwIP puts no extension header before TCP
         m->l2_len = l2;
@@ -366,12 +371,14 @@ std::expected<PortChoice, BackendError> create_vdev(const std::string& devargs) 
     const auto comma = devargs.find(',');
     const std::string name = devargs.substr(0, comma);
     const std::string args = comma == std::string::npos ? "" : devargs.substr(comma + 1);
-    if (name.empty()) return std::unexpected(error(EINVAL, "vdev " + quoted(devargs) + " has no device name"));
+    if (name.empty())
+        return std::unexpected(error(EINVAL, "vdev " + quoted(devargs) + " has no device name"));
     uint16_t existing;
     if (rte_eth_dev_get_port_by_name(name.c_str(), &existing) == 0)
-        return std::unexpected(error(EEXIST, "a DPDK port named " + quoted(name) +
-                                                 " exists already (a vdev given twice, or also in the "
-                                                 "EAL arguments?): name each vdev once"));
+        return std::unexpected(
+            error(EEXIST, "a DPDK port named " + quoted(name) +
+                              " exists already (a vdev given twice, or also in the "
+                              "EAL arguments?): name each vdev once"));
     dpdk_detail::LogCapture capture;
     // A bus recognises a device name by its driver: no bus taking it means no such driver.
     rte_devargs parsed{};
@@ -388,7 +395,8 @@ std::expected<PortChoice, BackendError> create_vdev(const std::string& devargs) 
     }
     if (rc < 0) {
         // Drivers return -1 for most refusals: the reason is in what they logged.
-        std::string message = "cannot create virtual device " + quoted(devargs) + ": the driver refused it";
+        std::string message =
+            "cannot create virtual device " + quoted(devargs) + ": the driver refused it";
         if (rc != -1) message += " (" + rte_reason(rc) + ")";
         if (!said.empty()) message += " (DPDK: " + said + ")";
         return std::unexpected(error(rc == -1 ? EINVAL : -rc, std::move(message)));
@@ -408,8 +416,8 @@ std::expected<PortChoice, BackendError> find_port(const std::string& spec) {
     if (all_digits(spec)) {
         const unsigned long id = std::strtoul(spec.c_str(), nullptr, 10);
         if (id > UINT16_MAX || !rte_eth_dev_is_valid_port(static_cast<uint16_t>(id)))
-            return std::unexpected(error(ENODEV, "DPDK port " + spec + " does not exist (ports: " +
-                                                     known_ports() + ")"));
+            return std::unexpected(error(
+                ENODEV, "DPDK port " + spec + " does not exist (ports: " + known_ports() + ")"));
         return PortChoice{static_cast<uint16_t>(id), {}};
     }
     uint16_t port;
@@ -419,7 +427,8 @@ std::expected<PortChoice, BackendError> find_port(const std::string& spec) {
         dpdk_detail::LogCapture capture;
         const int rc = rte_dev_probe(spec.c_str());
         const std::string said = dpdk_detail::dpdk_reason(capture.finish());
-        if (rc == 0 && rte_eth_dev_get_port_by_name(spec.c_str(), &port) == 0) return PortChoice{port, {}};
+        if (rc == 0 && rte_eth_dev_get_port_by_name(spec.c_str(), &port) == 0)
+            return PortChoice{port, {}};
         std::string message = "DPDK port " + quoted(spec) +
                               " does not exist and cannot be probed: is the NIC bound to vfio-pci "
                               "(dpdk-devbind.py --status) and allowed by the EAL arguments (-a " +
@@ -427,8 +436,9 @@ std::expected<PortChoice, BackendError> find_port(const std::string& spec) {
         if (!said.empty()) message += " (DPDK: " + said + ")";
         return std::unexpected(error(ENODEV, std::move(message)));
     }
-    return std::unexpected(error(ENODEV, "no DPDK port named " + quoted(spec) + " (ports: " + known_ports() +
-                                             "); create a virtual device with vdev= instead of port="));
+    return std::unexpected(
+        error(ENODEV, "no DPDK port named " + quoted(spec) + " (ports: " + known_ports() +
+                          "); create a virtual device with vdev= instead of port="));
 }
 
 }  // namespace
@@ -436,24 +446,33 @@ std::expected<PortChoice, BackendError> find_port(const std::string& spec) {
 DpdkBackend::DpdkBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 DpdkBackend::~DpdkBackend() = default;
 
-std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(const DpdkConfig& config) {
+std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(
+    const DpdkConfig& config) {
     if (!dpdk_eal_initialised())
-        return std::unexpected(error(EINVAL, "the DPDK EAL is not initialised (programmer error: call dpdk_eal_init first)"));
+        return std::unexpected(
+            error(EINVAL,
+                  "the DPDK EAL is not initialised (programmer error: call dpdk_eal_init first)"));
     if (config.port.empty() == config.vdev.empty())
-        return std::unexpected(error(EINVAL, "a DPDK interface needs exactly one of port= (an existing port) "
-                                             "and vdev= (a virtual device to create)"));
+        return std::unexpected(
+            error(EINVAL,
+                  "a DPDK interface needs exactly one of port= (an existing port) "
+                  "and vdev= (a virtual device to create)"));
     if (config.queues < 1 || config.queues > kMaxQueues)
-        return std::unexpected(error(EINVAL, "queues must be 1.." + std::to_string(kMaxQueues) + ", not " +
-                                                 std::to_string(config.queues)));
+        return std::unexpected(error(EINVAL, "queues must be 1.." + std::to_string(kMaxQueues) +
+                                                 ", not " + std::to_string(config.queues)));
     if (config.poll == DpdkPollMode::sleep && (config.sleep_us < 1 || config.sleep_us > 1000000))
-        return std::unexpected(error(EINVAL, "sleep_us must be 1..1000000, not " + std::to_string(config.sleep_us)));
+        return std::unexpected(
+            error(EINVAL, "sleep_us must be 1..1000000, not " + std::to_string(config.sleep_us)));
     const uint64_t ring_mbufs =
-        static_cast<uint64_t>(config.queues) * (config.rx_descriptors + config.tx_descriptors) + 2 * kMaxBurst;
+        static_cast<uint64_t>(config.queues) * (config.rx_descriptors + config.tx_descriptors) +
+        2 * kMaxBurst;
     if (config.mempool_mbufs < ring_mbufs + 1024)
-        return std::unexpected(error(
-            EINVAL, "mempool_mbufs " + std::to_string(config.mempool_mbufs) + " is too small: the queues' " +
-                        "descriptors alone take " + std::to_string(ring_mbufs) + "; give at least " +
-                        std::to_string(ring_mbufs + 1024) + " (lent buffers need room beyond the rings)"));
+        return std::unexpected(
+            error(EINVAL, "mempool_mbufs " + std::to_string(config.mempool_mbufs) +
+                              " is too small: the queues' " + "descriptors alone take " +
+                              std::to_string(ring_mbufs) + "; give at least " +
+                              std::to_string(ring_mbufs + 1024) +
+                              " (lent buffers need room beyond the rings)"));
 
     auto choice = config.vdev.empty() ? find_port(config.port) : create_vdev(config.vdev);
     if (!choice) return std::unexpected(choice.error());
@@ -471,39 +490,48 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
 
     rte_eth_dev_info info{};
     if (int rc = rte_eth_dev_info_get(port, &info); rc != 0)
-        return std::unexpected(error(-rc, who + ": cannot read device info (" + rte_reason(rc) + ")"));
+        return std::unexpected(
+            error(-rc, who + ": cannot read device info (" + rte_reason(rc) + ")"));
     impl->driver = info.driver_name != nullptr ? info.driver_name : "unknown";
     if (config.queues > info.max_rx_queues || config.queues > info.max_tx_queues)
-        return std::unexpected(error(EINVAL, who + " (" + impl->driver + ") offers at most " +
-                                                 std::to_string(std::min(info.max_rx_queues, info.max_tx_queues)) +
-                                                 " queue pairs, not " + std::to_string(config.queues)));
+        return std::unexpected(
+            error(EINVAL, who + " (" + impl->driver + ") offers at most " +
+                              std::to_string(std::min(info.max_rx_queues, info.max_tx_queues)) +
+                              " queue pairs, not " + std::to_string(config.queues)));
 
     uint16_t mtu = 1500;
     rte_eth_dev_get_mtu(port, &mtu);
     if (config.mtu != 0) {
         if (config.mtu < std::max<uint16_t>(info.min_mtu, 576) || config.mtu > info.max_mtu)
-            return std::unexpected(error(EINVAL, who + ": MTU " + std::to_string(config.mtu) + " is outside " +
-                                                     std::to_string(std::max<uint16_t>(info.min_mtu, 576)) + ".." +
-                                                     std::to_string(info.max_mtu)));
+            return std::unexpected(
+                error(EINVAL, who + ": MTU " + std::to_string(config.mtu) + " is outside " +
+                                  std::to_string(std::max<uint16_t>(info.min_mtu, 576)) + ".." +
+                                  std::to_string(info.max_mtu)));
         mtu = config.mtu;
     }
     // One frame per mbuf (no scattered receive): the data room must hold the longest frame.
-    const uint32_t frame_bytes = std::max<uint32_t>(mtu + kFrameOverheadBytes, RTE_MBUF_DEFAULT_DATAROOM);
+    const uint32_t frame_bytes =
+        std::max<uint32_t>(mtu + kFrameOverheadBytes, RTE_MBUF_DEFAULT_DATAROOM);
     const uint32_t data_room = frame_bytes + RTE_PKTMBUF_HEADROOM;
     if (data_room > UINT16_MAX)
-        return std::unexpected(error(EINVAL, who + ": MTU " + std::to_string(mtu) + " needs mbufs over 64 KiB"));
+        return std::unexpected(
+            error(EINVAL, who + ": MTU " + std::to_string(mtu) + " needs mbufs over 64 KiB"));
     impl->frame_room = static_cast<uint16_t>(frame_bytes);
 
     char pool_name[RTE_MEMPOOL_NAMESIZE];
     std::snprintf(pool_name, sizeof pool_name, "cvt%u_%u", port, g_pool_serial++);
     const int socket = rte_eth_dev_socket_id(port);
-    impl->pool = rte_pktmbuf_pool_create(pool_name, config.mempool_mbufs, 256, 0, static_cast<uint16_t>(data_room),
+    impl->pool = rte_pktmbuf_pool_create(pool_name, config.mempool_mbufs, 256, 0,
+                                         static_cast<uint16_t>(data_room),
                                          socket < 0 ? SOCKET_ID_ANY : socket);
     if (impl->pool == nullptr) {
-        const uint64_t mib = static_cast<uint64_t>(config.mempool_mbufs) * (data_room + 128 + 64) >> 20;
-        return std::unexpected(error(ENOMEM, who + ": cannot allocate " + std::to_string(config.mempool_mbufs) +
-                                                 " mbufs of " + std::to_string(data_room) + " bytes (~" +
-                                                 std::to_string(mib) + " MiB): give the EAL more memory (-m, or "
+        const uint64_t mib =
+            static_cast<uint64_t>(config.mempool_mbufs) * (data_room + 128 + 64) >> 20;
+        return std::unexpected(error(ENOMEM, who + ": cannot allocate " +
+                                                 std::to_string(config.mempool_mbufs) +
+                                                 " mbufs of " + std::to_string(data_room) +
+                                                 " bytes (~" + std::to_string(mib) +
+                                                 " MiB): give the EAL more memory (-m, or "
                                                  "more hugepages) or lower mempool_mbufs (" +
                                                  rte_strerror(rte_errno) + ")"));
     }
@@ -514,13 +542,16 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
     rte_eth_conf conf{};
     if (config.queues > 1 && info.flow_type_rss_offloads != 0) {
         conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-        conf.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
+        conf.rx_adv_conf.rss_conf.rss_hf =
+            (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
     }
     if (config.checksum_offload) {
         // UDP stays in software both ways: a datagram split into IP fragments has one
         // checksum across frames, which no device computes or verifies frame by frame.
-        conf.rxmode.offloads = info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
-        conf.txmode.offloads = info.tx_offload_capa & (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
+        conf.rxmode.offloads =
+            info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
+        conf.txmode.offloads =
+            info.tx_offload_capa & (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
     }
     // Every mbuf we send comes from one pool with a reference count of 1.
     conf.txmode.offloads |= info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
@@ -543,25 +574,29 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
         rc = rte_eth_dev_configure(port, config.queues, config.queues, &conf);
     }
     if (rc != 0)
-        return std::unexpected(error(-rc, who + " (" + impl->driver + "): configuration refused (" + rte_reason(rc) + ")"));
+        return std::unexpected(error(
+            -rc, who + " (" + impl->driver + "): configuration refused (" + rte_reason(rc) + ")"));
     if (config.mtu != 0) {
         if (rc = rte_eth_dev_set_mtu(port, config.mtu); rc != 0)
-            return std::unexpected(error(-rc, who + ": cannot set MTU " + std::to_string(config.mtu) + " (" +
+            return std::unexpected(error(-rc, who + ": cannot set MTU " +
+                                                  std::to_string(config.mtu) + " (" +
                                                   rte_reason(rc) + ")"));
     }
     uint16_t rxd = config.rx_descriptors, txd = config.tx_descriptors;
     if (rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd); rc != 0)
-        return std::unexpected(error(-rc, who + ": descriptor counts refused (" + rte_reason(rc) + ")"));
-    const unsigned queue_socket = socket < 0 ? static_cast<unsigned>(SOCKET_ID_ANY) : static_cast<unsigned>(socket);
+        return std::unexpected(
+            error(-rc, who + ": descriptor counts refused (" + rte_reason(rc) + ")"));
+    const unsigned queue_socket =
+        socket < 0 ? static_cast<unsigned>(SOCKET_ID_ANY) : static_cast<unsigned>(socket);
     for (uint16_t q = 0; q < config.queues; ++q) {
         if (rc = rte_eth_rx_queue_setup(port, q, rxd, queue_socket, nullptr, impl->pool); rc != 0)
-            return std::unexpected(error(-rc, who + ": receive queue " + std::to_string(q) + " setup failed (" +
-                                                  rte_reason(rc) + ")"));
+            return std::unexpected(error(-rc, who + ": receive queue " + std::to_string(q) +
+                                                  " setup failed (" + rte_reason(rc) + ")"));
         rte_eth_txconf txconf = info.default_txconf;
         txconf.offloads = conf.txmode.offloads;
         if (rc = rte_eth_tx_queue_setup(port, q, txd, queue_socket, &txconf); rc != 0)
-            return std::unexpected(error(-rc, who + ": transmit queue " + std::to_string(q) + " setup failed (" +
-                                                  rte_reason(rc) + ")"));
+            return std::unexpected(error(-rc, who + ": transmit queue " + std::to_string(q) +
+                                                  " setup failed (" + rte_reason(rc) + ")"));
     }
 
     rte_ether_addr addr{};
@@ -574,15 +609,18 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
     } else if (config.mac && *config.mac != impl->mac) {
         rte_ether_addr want{};
         std::copy(config.mac->begin(), config.mac->end(), std::begin(want.addr_bytes));
-        if (rte_eth_dev_default_mac_addr_set(port, &want) != 0 && rte_eth_promiscuous_enable(port) != 0)
-            return std::unexpected(error(ENOTSUP, who + " (" + impl->driver + ") can neither take MAC address " +
-                                                      "nor receive in promiscuous mode: leave mac= out to use the "
-                                                      "port's own"));
+        if (rte_eth_dev_default_mac_addr_set(port, &want) != 0 &&
+            rte_eth_promiscuous_enable(port) != 0)
+            return std::unexpected(
+                error(ENOTSUP, who + " (" + impl->driver + ") can neither take MAC address " +
+                                   "nor receive in promiscuous mode: leave mac= out to use the "
+                                   "port's own"));
         impl->mac = *config.mac;
     }
 
     if (rc = rte_eth_dev_start(port); rc != 0)
-        return std::unexpected(error(-rc, who + " (" + impl->driver + "): cannot start (" + rte_reason(rc) + ")"));
+        return std::unexpected(
+            error(-rc, who + " (" + impl->driver + "): cannot start (" + rte_reason(rc) + ")"));
     impl->started = true;
     impl->reconnects = impl->driver == "net_memif";
     impl->next_reconnect_ns = monotonic_ns() + kReconnectIntervalNs;
@@ -594,7 +632,8 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
             impl->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
             bool ok = impl->epoll_fd >= 0;
             for (uint16_t q = 0; ok && q < config.queues; ++q)
-                ok = rte_eth_dev_rx_intr_ctl_q(port, q, impl->epoll_fd, RTE_INTR_EVENT_ADD, nullptr) == 0;
+                ok = rte_eth_dev_rx_intr_ctl_q(port, q, impl->epoll_fd, RTE_INTR_EVENT_ADD,
+                                               nullptr) == 0;
             if (!ok && impl->epoll_fd >= 0) {
                 for (uint16_t q = 0; q < config.queues; ++q)
                     rte_eth_dev_rx_intr_ctl_q(port, q, impl->epoll_fd, RTE_INTR_EVENT_DEL, nullptr);
@@ -606,7 +645,8 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
         if (impl->epoll_fd < 0) {
             impl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
             if (impl->timer_fd < 0)
-                return std::unexpected(error(errno, who + ": cannot create the sleep timer (" + std::strerror(errno) + ")"));
+                return std::unexpected(error(
+                    errno, who + ": cannot create the sleep timer (" + std::strerror(errno) + ")"));
         }
     }
 
@@ -619,31 +659,45 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(cons
 std::string DpdkBackend::describe() const {
     const Impl& s = *impl_;
     char mac[18];
-    std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", s.mac[0], s.mac[1], s.mac[2], s.mac[3],
-                  s.mac[4], s.mac[5]);
+    std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", s.mac[0], s.mac[1], s.mac[2],
+                  s.mac[3], s.mac[4], s.mac[5]);
     std::string offloads;
     if (s.rx_csum_ip) offloads += " rx-ipv4";
     if (s.rx_csum_tcp) offloads += " rx-tcp";
     if (s.tx_csum_ip) offloads += " tx-ipv4";
     if (s.tx_csum_tcp) offloads += " tx-tcp";
     const BackendCaps c = caps();
-    return "port " + std::to_string(s.port) + " (" + s.name + ", driver " + s.driver + ") mac " + mac + " mtu " +
-           std::to_string(c.mtu) + " link " + (c.link_up ? "up" : "down") + ", " + std::to_string(s.queues) +
-           " queue(s), mbufs " + std::to_string(s.pool_size) + ", checksum offloads:" +
-           (offloads.empty() ? " none" : offloads) + ", poll " +
-           (s.poll == DpdkPollMode::busy ? std::string("busy")
-                                         : "sleep (" + (s.epoll_fd >= 0 ? std::string("rx interrupts")
-                                                                         : std::to_string(s.sleep_us) + " us timer") +
-                                               ")") +
+    return "port " + std::to_string(s.port) + " (" + s.name + ", driver " + s.driver + ") mac " +
+           mac + " mtu " + std::to_string(c.mtu) + " link " + (c.link_up ? "up" : "down") + ", " +
+           std::to_string(s.queues) + " queue(s), mbufs " + std::to_string(s.pool_size) +
+           ", checksum offloads:" + (offloads.empty() ? " none" : offloads) + ", poll " +
+           (s.poll == DpdkPollMode::busy
+                ? std::string("busy")
+                : "sleep (" +
+                      (s.epoll_fd >= 0 ? std::string("rx interrupts")
+                                       : std::to_string(s.sleep_us) + " us timer") +
+                      ")") +
            ", receive " + (s.zero_copy ? "zero-copy" : "copying");
 }
 
-std::string_view DpdkBackend::name() const { return impl_->name; }
-MacAddress DpdkBackend::mac() const { return impl_->mac; }
-uint16_t DpdkBackend::port_id() const { return impl_->port; }
-std::string_view DpdkBackend::driver_name() const { return impl_->driver; }
-bool DpdkBackend::sleeps_on_interrupts() const { return impl_->epoll_fd >= 0; }
-uint64_t DpdkBackend::loans_outstanding() const { return g_loans_outstanding; }
+std::string_view DpdkBackend::name() const {
+    return impl_->name;
+}
+MacAddress DpdkBackend::mac() const {
+    return impl_->mac;
+}
+uint16_t DpdkBackend::port_id() const {
+    return impl_->port;
+}
+std::string_view DpdkBackend::driver_name() const {
+    return impl_->driver;
+}
+bool DpdkBackend::sleeps_on_interrupts() const {
+    return impl_->epoll_fd >= 0;
+}
+uint64_t DpdkBackend::loans_outstanding() const {
+    return g_loans_outstanding;
+}
 
 int DpdkBackend::pollable_fd() const {
     if (impl_->poll == DpdkPollMode::busy) return -1;
@@ -655,9 +709,11 @@ BackendCaps DpdkBackend::caps() const {
     uint16_t mtu = 1500;
     if (rte_eth_dev_get_mtu(impl_->port, &mtu) != 0) mtu = 1500;
     // No scattered receive: a frame must fit one mbuf, whatever the port says.
-    caps.mtu = static_cast<uint16_t>(std::min<uint32_t>(mtu, impl_->frame_room - kFrameOverheadBytes));
+    caps.mtu =
+        static_cast<uint16_t>(std::min<uint32_t>(mtu, impl_->frame_room - kFrameOverheadBytes));
     rte_eth_link link{};
-    caps.link_up = rte_eth_link_get_nowait(impl_->port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+    caps.link_up =
+        rte_eth_link_get_nowait(impl_->port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
     // The stack asks on a timer: the right moment to retry a link that needs it.
     impl_->maintain_link(caps.link_up);
     caps.rx_csum_ipv4 = impl_->rx_csum_ip;
@@ -703,7 +759,8 @@ std::vector<NamedCounter> DpdkBackend::device_counters() const {
     for (int i = 0; i < std::min(got, named); ++i) {
         const uint64_t id = values[static_cast<size_t>(i)].id;
         if (id >= static_cast<uint64_t>(named)) continue;
-        out.push_back({std::string("port.") + names[id].name, values[static_cast<size_t>(i)].value});
+        out.push_back(
+            {std::string("port.") + names[id].name, values[static_cast<size_t>(i)].value});
     }
     return out;
 }
@@ -753,7 +810,8 @@ size_t DpdkBackend::rx_burst(std::span<Frame> frames) {
             rte_pktmbuf_free(m);
             ++s.rx_copied;
         } else if (lend) {
-            f = Frame{rte_pktmbuf_mtod(m, std::byte*), static_cast<uint16_t>(len), FrameLoan{&release_loan, m}};
+            f = Frame{rte_pktmbuf_mtod(m, std::byte*), static_cast<uint16_t>(len),
+                      FrameLoan{&release_loan, m}};
             ++g_loans_outstanding;
             ++s.rx_lent;
         } else {
@@ -780,7 +838,8 @@ size_t DpdkBackend::tx_burst(std::span<const Frame> frames) {
         }
         for (uint16_t i = 0; i < n; ++i) {
             const Frame& f = frames[taken + i];
-            require(f.data != nullptr && f.len >= kEthHeaderBytes, "tx_burst frame shorter than an Ethernet header");
+            require(f.data != nullptr && f.len >= kEthHeaderBytes,
+                    "tx_burst frame shorter than an Ethernet header");
             require(f.len <= s.frame_room, "tx_burst frame longer than mtu + 18");
             rte_mbuf* m = mbufs[i];
             std::memcpy(rte_pktmbuf_mtod(m, void*), f.data, f.len);

@@ -57,12 +57,26 @@ std::string dpdk_reason(const std::string& log_text, size_t max_lines) {
     std::vector<std::string> lines;
     std::istringstream in(log_text);
     for (std::string line; std::getline(in, line);) {
-        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back())))
+            line.pop_back();
         if (!line.empty()) lines.push_back(line);
     }
-    static constexpr const char* kWords[] = {"fail", "error", "cannot", "can't", "invalid", "unable",
-                                             "no such", "not ", "unknown", "unavailable", "refused",
-                                             "fatal", "missing", "wrong", "bad ", "unrecognized",
+    static constexpr const char* kWords[] = {"fail",
+                                             "error",
+                                             "cannot",
+                                             "can't",
+                                             "invalid",
+                                             "unable",
+                                             "no such",
+                                             "not ",
+                                             "unknown",
+                                             "unavailable",
+                                             "refused",
+                                             "fatal",
+                                             "missing",
+                                             "wrong",
+                                             "bad ",
+                                             "unrecognized",
                                              "requires an argument"};
     const auto alarming = [](std::string line) {
         std::transform(line.begin(), line.end(), line.begin(),
@@ -83,7 +97,8 @@ std::string dpdk_reason(const std::string& log_text, size_t max_lines) {
     if (picked.empty()) picked = lines;
     // Repeated lines ("Cannot get hugepage information." is logged twice) count once.
     picked.erase(std::unique(picked.begin(), picked.end()), picked.end());
-    if (picked.size() > max_lines) picked.erase(picked.begin(), picked.end() - static_cast<long>(max_lines));
+    if (picked.size() > max_lines)
+        picked.erase(picked.begin(), picked.end() - static_cast<long>(max_lines));
     std::string out;
     for (const auto& l : picked) {
         if (!out.empty()) out += "; ";
@@ -114,7 +129,8 @@ std::string joined(std::span<const std::string> args) {
 
 bool has_arg(std::span<const std::string> args, std::string_view name) {
     return std::any_of(args.begin(), args.end(), [&](const std::string& a) {
-        return a == name || (a.size() > name.size() && a.starts_with(name) && a[name.size()] == '=');
+        return a == name ||
+               (a.size() > name.size() && a.starts_with(name) && a[name.size()] == '=');
     });
 }
 
@@ -122,7 +138,8 @@ bool has_arg(std::span<const std::string> args, std::string_view name) {
 long hugepages_total() {
     std::ifstream in("/proc/meminfo");
     for (std::string line; std::getline(in, line);) {
-        if (line.starts_with("HugePages_Total:")) return std::strtol(line.c_str() + 16, nullptr, 10);
+        if (line.starts_with("HugePages_Total:"))
+            return std::strtol(line.c_str() + 16, nullptr, 10);
     }
     return -1;
 }
@@ -133,9 +150,10 @@ BackendError eal_error(int err, std::span<const std::string> args, const std::st
     if (err == EACCES && !has_arg(args, "--no-huge")) {
         const long pages = hugepages_total();
         if (pages == 0) {
-            why = "no hugepages are reserved on this machine and the EAL arguments lack --no-huge: "
-                  "reserve hugepages (echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/"
-                  "nr_hugepages; see docs/dpdk.md) or add --no-huge -m 256 for virtual devices";
+            why =
+                "no hugepages are reserved on this machine and the EAL arguments lack --no-huge: "
+                "reserve hugepages (echo 1024 > /sys/kernel/mm/hugepages/hugepages-2048kB/"
+                "nr_hugepages; see docs/dpdk.md) or add --no-huge -m 256 for virtual devices";
         } else {
             why = "cannot use the hugepages (" + std::to_string(pages) +
                   " reserved): is hugetlbfs mounted (mount -t hugetlbfs nodev /dev/hugepages) and "
@@ -166,14 +184,15 @@ std::expected<void, BackendError> dpdk_eal_init(std::span<const std::string> arg
     if (g_eal_args) {
         if (*g_eal_args == wanted) return {};
         return std::unexpected(BackendError{
-            EALREADY, "DPDK EAL is already initialised in this process with '" + joined(*g_eal_args) +
-                          "'; it cannot be initialised again with '" + joined(args) +
-                          "' (DPDK allows one EAL per process)"});
+            EALREADY, "DPDK EAL is already initialised in this process with '" +
+                          joined(*g_eal_args) + "'; it cannot be initialised again with '" +
+                          joined(args) + "' (DPDK allows one EAL per process)"});
     }
     if (has_arg(args, "--in-memory") && has_arg(args, "--no-huge"))
         return std::unexpected(BackendError{
-            EINVAL, "DPDK EAL arguments combine --in-memory with --no-huge, which DPDK refuses; "
-                    "use --no-huge --no-shconf for virtual devices"});
+            EINVAL,
+            "DPDK EAL arguments combine --in-memory with --no-huge, which DPDK refuses; "
+            "use --no-huge --no-shconf for virtual devices"});
 
     g_argv_strings.clear();
     g_argv_strings.reserve(args.size() + 1);
@@ -214,7 +233,8 @@ std::expected<void, BackendError> dpdk_eal_init(std::span<const std::string> arg
         ::dup2(saved_stderr, STDERR_FILENO);
         char chunk[4096];
         ::lseek(errors, 0, SEEK_SET);
-        for (ssize_t n; (n = ::read(errors, chunk, sizeof chunk)) > 0;) direct.append(chunk, static_cast<size_t>(n));
+        for (ssize_t n; (n = ::read(errors, chunk, sizeof chunk)) > 0;)
+            direct.append(chunk, static_cast<size_t>(n));
     }
     for (int fd : {saved_stdout, saved_stderr, devnull, errors})
         if (fd >= 0) ::close(fd);
