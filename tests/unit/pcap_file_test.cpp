@@ -20,6 +20,7 @@ using ::testing::HasSubstr;
 
 std::vector<std::byte> frame(size_t len, uint8_t fill, uint16_t ethertype = 0x0800) {
     std::vector<std::byte> f(len, std::byte{fill});
+    if (len < 14) return f;  // not even an Ethernet header: for the error cases
     f[12] = std::byte(ethertype >> 8);
     f[13] = std::byte(ethertype & 0xff);
     return f;
