@@ -202,7 +202,8 @@ uint64_t World::next_event_ns() const {
     for (uint64_t t : timer_ns_) next = std::min(next, t);
     for (const auto& p : processes_) {
         const auto s = p->state();
-        if (s == Process::State::sleeping || s == Process::State::waiting_poll) next = std::min(next, p->wake_ns());
+        if (s == Process::State::sleeping || s == Process::State::waiting_poll || s == Process::State::waiting_cond)
+            next = std::min(next, p->wake_ns());
     }
     return next;
 }

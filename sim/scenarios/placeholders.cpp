@@ -3,6 +3,5 @@
 namespace culvert::sim::scenarios {
 void flow(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
 void wakeup(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
-void teardown(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
 void idle(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
 }
