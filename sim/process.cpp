@@ -318,6 +318,7 @@ void Process::yield() {
 
 void Process::park(State state) {
     state_ = state;
+    parked_epoch_ = world_.epoch();
     Fiber::yield();
     state_ = State::ready;
 }
@@ -326,11 +327,15 @@ void Process::parked_in_client() { park(State::waiting_client); }
 
 bool Process::runnable_now() {
     switch (state_) {
-        case State::ready:
-        case State::waiting_client: return true;
+        case State::ready: return true;
+        // Parked where poll said nothing: unless something happened since, it still would.
+        case State::waiting_client: return world_.epoch() != parked_epoch_;
         case State::sleeping: return world_.now_ns() >= wake_ns_;
         case State::waiting_poll:
-            return world_.now_ns() >= wake_ns_ || ::poll(wait_fds_.data(), wait_fds_.size(), 0) != 0;
+            if (world_.now_ns() >= wake_ns_) return true;
+            if (world_.epoch() == parked_epoch_) return false;
+            parked_epoch_ = world_.epoch();
+            return ::poll(wait_fds_.data(), wait_fds_.size(), 0) != 0;
         case State::waiting_cond: return world_.now_ns() >= wake_ns_ || wait_cond_();
         case State::finished: return false;
     }

@@ -122,6 +122,7 @@ class Process {
     uint64_t wake_ns_ = UINT64_MAX;
     std::vector<pollfd> wait_fds_;
     std::function<bool()> wait_cond_;
+    uint64_t parked_epoch_ = 0;  // World::epoch() when it parked
     std::string waiting_in_;  // the client call this process is parked in
     std::map<int, int> names_;  // fd -> socket number in traces
     int next_name_ = 1;

@@ -433,8 +433,10 @@ void stream_client(Process& p, StreamPlan& plan, StreamTotals& totals) {
     p.wait_until([&] { return plan.listening; });
     const int domain = plan.ipv6 ? AF_INET6 : AF_INET;
     const Endpoint server = Endpoint::of_node(plan.server_node, plan.ipv6, plan.port);
+    auto mine = [&](const ConnPlan& cp) { return (cp.client_node < 0 ? plan.client_node : cp.client_node) == p.node(); };
     if (plan.client_blocking) {
         for (const auto& cp : plan.conns) {
+            if (!mine(cp)) continue;
             Conn c;
             side.set_plan(c, cp);
             c.fd = p.socket(domain, SOCK_STREAM);
@@ -448,6 +450,7 @@ void stream_client(Process& p, StreamPlan& plan, StreamTotals& totals) {
     }
     std::vector<Conn> conns;
     for (const auto& cp : plan.conns) {
+        if (!mine(cp)) continue;
         Conn c;
         side.set_plan(c, cp);
         c.fd = p.socket(domain, SOCK_STREAM | SOCK_NONBLOCK);
