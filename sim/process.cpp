@@ -297,6 +297,19 @@ void Process::sleep(uint64_t ns) {
     if (world_.aborting()) throw ProcessAbort{};
 }
 
+bool Process::wait_until(std::function<bool()> cond, uint64_t timeout_ns) {
+    const uint64_t deadline = timeout_ns == UINT64_MAX ? UINT64_MAX : world_.now_ns() + timeout_ns;
+    while (!cond()) {
+        if (world_.now_ns() >= deadline) return false;
+        wait_cond_ = cond;
+        wake_ns_ = deadline;
+        park(State::waiting_cond);
+        wait_cond_ = nullptr;
+        if (world_.aborting()) throw ProcessAbort{};
+    }
+    return true;
+}
+
 void Process::yield() {
     progress_ = true;
     park(State::ready);
@@ -305,6 +318,7 @@ void Process::yield() {
 
 void Process::park(State state) {
     state_ = state;
+    parked_epoch_ = world_.epoch();
     Fiber::yield();
     state_ = State::ready;
 }
@@ -313,11 +327,16 @@ void Process::parked_in_client() { park(State::waiting_client); }
 
 bool Process::runnable_now() {
     switch (state_) {
-        case State::ready:
-        case State::waiting_client: return true;
+        case State::ready: return true;
+        // Parked where poll said nothing: unless something happened since, it still would.
+        case State::waiting_client: return world_.epoch() != parked_epoch_;
         case State::sleeping: return world_.now_ns() >= wake_ns_;
         case State::waiting_poll:
-            return world_.now_ns() >= wake_ns_ || ::poll(wait_fds_.data(), wait_fds_.size(), 0) != 0;
+            if (world_.now_ns() >= wake_ns_) return true;
+            if (world_.epoch() == parked_epoch_) return false;
+            parked_epoch_ = world_.epoch();
+            return ::poll(wait_fds_.data(), wait_fds_.size(), 0) != 0;
+        case State::waiting_cond: return world_.now_ns() >= wake_ns_ || wait_cond_();
         case State::finished: return false;
     }
     return false;
@@ -370,6 +389,7 @@ std::string Process::describe_wait() const {
             return s;
         }
         case State::sleeping: return name_ + " sleeps";
+        case State::waiting_cond: return name_ + " waits for another process";
         case State::ready: return name_ + " ready";
         case State::finished: return name_ + " finished";
     }

@@ -73,6 +73,9 @@ class Process {
     int wait(std::span<pollfd> fds, uint64_t timeout_ns = UINT64_MAX);
     short wait_for(int fd, short events, uint64_t timeout_ns = UINT64_MAX);
     void sleep(uint64_t ns);
+    // Waits until another process makes cond() true (a harness hand-off, not a socket);
+    // false if timeout_ns passed first.
+    bool wait_until(std::function<bool()> cond, uint64_t timeout_ns = UINT64_MAX);
     // Lets everyone else run one step, then continues.
     void yield();
 
@@ -92,7 +95,7 @@ class Process {
     std::string sock(int fd) const;
 
     // --- for World ---
-    enum class State { ready, waiting_poll, waiting_client, sleeping, finished };
+    enum class State { ready, waiting_poll, waiting_cond, waiting_client, sleeping, finished };
     State state() const { return state_; }
     bool runnable_now();  // ready, or its wait/sleep is over
     void resume();        // runs the fiber until it yields; progress() says if it did work
@@ -118,6 +121,8 @@ class Process {
     bool progress_ = false;
     uint64_t wake_ns_ = UINT64_MAX;
     std::vector<pollfd> wait_fds_;
+    std::function<bool()> wait_cond_;
+    uint64_t parked_epoch_ = 0;  // World::epoch() when it parked
     std::string waiting_in_;  // the client call this process is parked in
     std::map<int, int> names_;  // fd -> socket number in traces
     int next_name_ = 1;

@@ -54,7 +54,12 @@ NodeAddress node_address(int index) {
 }
 
 World::World(const WorldConfig& config, std::vector<const culvert_sim_node_api*> apis)
-    : config_(config), apis_(std::move(apis)), timer_ns_(apis_.size(), UINT64_MAX), frame_buf_(kFrameBufferBytes) {
+    : config_(config),
+      apis_(std::move(apis)),
+      timer_ns_(apis_.size(), 0),
+      node_busy_(apis_.size(), 1),
+      delivered_(apis_.size(), 0),
+      frame_buf_(kFrameBufferBytes) {
     wire_ = std::make_unique<Wire>(nodes(), Rng(config_.seed).derive(0x3151e).next(), config_.mtu);
     for (int i = 0; i < nodes(); ++i) wire_->set_mac(i, node_address(i).mac);
     wire_->set_observer([this](const WireEvent& e) { on_wire(e); });
@@ -165,16 +170,25 @@ void World::on_wire(const WireEvent& e) {
 bool World::step() {
     ++steps_;
     const uint64_t now_ms = now_ns_ / 1'000'000;
+    std::fill(delivered_.begin(), delivered_.end(), 0);
     wire_->deliver_due(now_ns_, [&](int dst, std::span<const std::byte> bytes) {
         apis_[static_cast<size_t>(dst)]->push_frame(bytes.data(), bytes.size());
+        delivered_[static_cast<size_t>(dst)] = 1;
     });
     for (int i = 0; i < nodes(); ++i) {
-        const auto* api = apis_[static_cast<size_t>(i)];
+        const size_t k = static_cast<size_t>(i);
+        const auto* api = apis_[k];
+        // A node with no frame, no due timer, no request and no recent activity would do
+        // nothing: skip it (the cheap poll of pending() instead of a whole step).
+        if (!delivered_[k] && !node_busy_[k] && timer_ns_[k] > now_ns_ && !api->pending()) continue;
+        ++epoch_;
         const uint64_t next_ms = api->step(now_ms);
-        timer_ns_[static_cast<size_t>(i)] = next_ms == UINT64_MAX ? UINT64_MAX : next_ms * 1'000'000;
+        timer_ns_[k] = next_ms == UINT64_MAX ? UINT64_MAX : next_ms * 1'000'000;
+        node_busy_[k] = 0;
         for (;;) {
             const size_t n = api->pop_frame(frame_buf_.data(), frame_buf_.size());
             if (n == 0) break;
+            node_busy_[k] = 1;
             const std::span<const std::byte> frame(frame_buf_.data(), n);
             if (pcap_) pcap_->write(now_ns_, frame);
             wire_->send(i, frame, now_ns_);
@@ -190,7 +204,11 @@ bool World::step() {
         running_ = p.get();
         p->resume();
         running_ = nullptr;
-        active |= p->progress();
+        if (p->progress()) {
+            active = true;
+            ++epoch_;
+            node_busy_[static_cast<size_t>(p->node())] = 1;
+        }
         if (failure_) return false;
     }
     for (auto* api : apis_) active |= api->pending() != 0;
@@ -202,7 +220,8 @@ uint64_t World::next_event_ns() const {
     for (uint64_t t : timer_ns_) next = std::min(next, t);
     for (const auto& p : processes_) {
         const auto s = p->state();
-        if (s == Process::State::sleeping || s == Process::State::waiting_poll) next = std::min(next, p->wake_ns());
+        if (s == Process::State::sleeping || s == Process::State::waiting_poll || s == Process::State::waiting_cond)
+            next = std::min(next, p->wake_ns());
     }
     return next;
 }

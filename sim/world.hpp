@@ -103,6 +103,10 @@ class World {
     // --- for Process ---
     static int idle_hook(void* world);  // the client library's idle hook (node_api.h)
     Process* running() const { return running_; }
+    // Bumped whenever something that could change a socket's readiness happened (a node
+    // stepped, a process did something): a parked process whose epoch is current would
+    // see exactly what it saw before, so it is not resumed.
+    uint64_t epoch() const { return epoch_; }
     bool aborting() const { return failure_.has_value(); }
 
   private:
@@ -115,6 +119,9 @@ class World {
     WorldConfig config_;
     std::vector<const culvert_sim_node_api*> apis_;
     std::vector<uint64_t> timer_ns_;  // each node's next lwIP timer
+    std::vector<uint8_t> node_busy_;  // stepped with output, or its process acted: step again
+    std::vector<uint8_t> delivered_;  // frames were pushed into it this step
+    uint64_t epoch_ = 1;
     std::unique_ptr<Wire> wire_;
     std::optional<PcapWriter> pcap_;
     Trace trace_;

@@ -131,7 +131,8 @@ void check_released(World& world, const std::vector<nlohmann::json>& base, const
         const bool k = static_cast<size_t>(i) < killed.size() && killed[static_cast<size_t>(i)];
         const std::string h = held(now, base[static_cast<size_t>(i)], k);
         if (!h.empty()) {
-            world.fail(Verdict::correctness, "node " + std::to_string(i) + " still holds " + h + " after teardown: " + now.dump());
+            world.note("node " + std::to_string(i) + " status " + now.dump());
+            world.fail(Verdict::correctness, "node " + std::to_string(i) + " still holds " + h + " after teardown");
             return;
         }
     }
@@ -215,7 +216,7 @@ class Side {
             }
             return;
         }
-        const size_t want = static_cast<size_t>(p_.rng().log_range(1, plan_.max_chunk));
+        const size_t want = chunk(c.in_total);
         std::span<uint8_t> buf(buf_.data(), want);
         if (plan_.peek_sometimes && p_.rng().chance(0.1)) {
             const long r = p_.recv(c.fd, buf, MSG_PEEK | (blocking ? 0 : MSG_DONTWAIT));
@@ -238,6 +239,13 @@ class Side {
         totals_.verified_bytes += static_cast<uint64_t>(r);
     }
 
+    // A random call size; at least 1/1024 of the transfer so that a big one stays a few
+    // thousand calls.
+    size_t chunk(uint64_t total) {
+        const uint64_t lo = std::clamp<uint64_t>(total / 1024, 1, plan_.max_chunk);
+        return static_cast<size_t>(p_.rng().log_range(lo, plan_.max_chunk));
+    }
+
     void verify(const Conn& c, std::span<const uint8_t> data, const char* what) {
         if (c.received + data.size() > c.in_total)
             p_.fail(Verdict::correctness, who(c) + ": " + what + " " + std::to_string(c.received + data.size()) +
@@ -256,7 +264,7 @@ class Side {
             return;
         }
         if (c.sent < c.out_total) {
-            const size_t n = static_cast<size_t>(std::min<uint64_t>(c.out_total - c.sent, p_.rng().log_range(1, plan_.max_chunk)));
+            const size_t n = static_cast<size_t>(std::min<uint64_t>(c.out_total - c.sent, chunk(c.out_total)));
             Pattern::fill(c.out_key, c.sent, std::span<uint8_t>(buf_.data(), n));
             const long r = p_.send(c.fd, std::span<const uint8_t>(buf_.data(), n));
             if (r == -EAGAIN && !blocking) return spurious(c, "POLLOUT");
@@ -422,11 +430,13 @@ void stream_server(Process& p, StreamPlan& plan, StreamTotals& totals) {
 
 void stream_client(Process& p, StreamPlan& plan, StreamTotals& totals) {
     Side side(p, plan, totals, true);
-    while (!plan.listening) p.sleep(1 * kMs);
+    p.wait_until([&] { return plan.listening; });
     const int domain = plan.ipv6 ? AF_INET6 : AF_INET;
     const Endpoint server = Endpoint::of_node(plan.server_node, plan.ipv6, plan.port);
+    auto mine = [&](const ConnPlan& cp) { return (cp.client_node < 0 ? plan.client_node : cp.client_node) == p.node(); };
     if (plan.client_blocking) {
         for (const auto& cp : plan.conns) {
+            if (!mine(cp)) continue;
             Conn c;
             side.set_plan(c, cp);
             c.fd = p.socket(domain, SOCK_STREAM);
@@ -440,6 +450,7 @@ void stream_client(Process& p, StreamPlan& plan, StreamTotals& totals) {
     }
     std::vector<Conn> conns;
     for (const auto& cp : plan.conns) {
+        if (!mine(cp)) continue;
         Conn c;
         side.set_plan(c, cp);
         c.fd = p.socket(domain, SOCK_STREAM | SOCK_NONBLOCK);

@@ -52,6 +52,7 @@ struct ConnPlan {
     uint64_t down_bytes = 0;  // server -> client
     bool client_closes_early = false;  // close (not shutdown) once sent, when nothing more comes in
     bool server_closes_early = false;
+    int client_node = -1;  // -1: the plan's client_node
 };
 
 struct StreamPlan {

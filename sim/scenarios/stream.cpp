@@ -3,6 +3,8 @@
 #include "sim/scenarios/common.hpp"
 #include "sim/scenarios/scenarios.hpp"
 
+#include <algorithm>
+
 namespace culvert::sim::scenarios {
 
 namespace {
@@ -11,7 +13,13 @@ void run_stream(ScenarioContext& ctx, World& w, StreamPlan& plan, bool teardown)
     const auto base = baseline(w);
     StreamTotals totals;
     w.spawn(plan.server_node, "server", [&](Process& p) { stream_server(p, plan, totals); });
-    w.spawn(plan.client_node, "client", [&](Process& p) { stream_client(p, plan, totals); });
+    std::vector<int> clients;
+    for (const auto& c : plan.conns) {
+        const int n = c.client_node < 0 ? plan.client_node : c.client_node;
+        if (std::find(clients.begin(), clients.end(), n) == clients.end()) clients.push_back(n);
+    }
+    for (int n : clients)
+        w.spawn(n, "client" + std::to_string(n), [&](Process& p) { stream_client(p, plan, totals); });
     const bool ok = w.run();
     uint64_t planned = 0;
     for (const auto& c : plan.conns) planned += c.up_bytes + c.down_bytes;
@@ -49,6 +57,27 @@ void stream(ScenarioContext& ctx) {
     impair_all(*w, rng, ImpairmentLimits{});
     if (rng.chance(0.5)) std::swap(plan.server_node, plan.client_node);
     run_stream(ctx, *w, plan, true);
+}
+
+void wakeup(ScenarioContext& ctx) {
+    Rng& rng = ctx.rng();
+    WorldConfig c = ctx.config();
+    c.nodes = rng.chance(0.5) ? 3 : 2;
+    c.check_readiness = true;  // the oracle after every step
+    c.deadline_ns = 3600 * kSec;
+    const int conns = static_cast<int>(rng.range(1, 6));
+    StreamPlan plan = random_stream_plan(rng, conns, rng.log_range(1, 128 * 1024));
+    plan.client_blocking = plan.server_blocking = false;  // poll loops only: every event is checked
+    plan.strict_readiness = true;
+    plan.watch = true;
+    for (auto& cp : plan.conns) cp.client_node = static_cast<int>(rng.range(1, static_cast<uint64_t>(c.nodes - 1)));
+    c.ipv6 = true;
+    World* w = ctx.make_world(c);
+    if (!w) return;
+    ImpairmentLimits lim;
+    lim.max_partition_ns = 5 * kSec;
+    impair_all(*w, rng, lim);
+    run_stream(ctx, *w, plan, false);
 }
 
 void bulk(ScenarioContext& ctx) {

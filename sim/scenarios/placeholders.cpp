@@ -1,8 +1,0 @@
-#include "sim/scenarios/common.hpp"
-#include "sim/scenarios/scenarios.hpp"
-namespace culvert::sim::scenarios {
-void flow(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
-void wakeup(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
-void teardown(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
-void idle(ScenarioContext& ctx) { ctx.make_world(ctx.config()); }
-}
