@@ -155,10 +155,10 @@ TEST(DpdkConfig, TomlRejectionsPointAtTheLine) {
     EXPECT_THAT(eal.error(), HasSubstr("dpdk_eal"));
 }
 
-TEST(DpdkConfig, ThePcapBackendIsStillPlannedAndDpdkIsAvailable) {
+TEST(DpdkConfig, DpdkIsAvailableAndUnknownBackendsAreRefused) {
     const auto backends = available_backends();
     EXPECT_NE(std::find(backends.begin(), backends.end(), "dpdk"), backends.end());
-    EXPECT_THAT(rejection({"--iface", "pcap:p0"}), HasSubstr("not available yet"));
+    EXPECT_THAT(rejection({"--iface", "xdp:p0"}), HasSubstr("unknown backend"));
 }
 
 }  // namespace
