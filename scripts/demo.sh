@@ -11,5 +11,5 @@ cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
 for c in curl_client_v4 curl_client_v6 curl_server_v4 curl_server_v6 udp_echo_v4 udp_echo_v6; do
   echo "== demo: $c"
-  bash tests/integration/service_test.sh build/release/bin "$c" | grep -E "PASS|FAIL|echoed"
+  CULVERT_SHOW_STATUS=1 bash tests/integration/service_test.sh build/release/bin "$c" | grep -vE "^[0-9]{4}-"
 done

@@ -129,4 +129,5 @@ print('200 datagrams echoed intact')
 esac
 # culvertd must still be alive and serving after the case.
 kill -0 "${pids[0]}" || fail "culvertd died"
+if [ -n "${CULVERT_SHOW_STATUS:-}" ]; then "$bin/culvert" status --socket "$sock" || true; fi
 echo "PASS $case_name"
