@@ -87,9 +87,13 @@ svc_setup() {
   svc_start_culvertd
 
   # An ASan build of the preload needs the ASan runtime first in uninstrumented programs.
+  # (Not `ldd | grep -q`: under pipefail, grep quitting early makes ldd die of SIGPIPE and
+  # the test sometimes ran without the runtime.)
   preload="$bin/libculvert-preload.so"
   asan_rt=""
-  if ldd "$preload" | grep -q libasan; then
+  local deps
+  deps=$(ldd "$preload")
+  if [[ $deps == *libasan* ]]; then
     asan_rt="$(gcc -print-file-name=libasan.so) "
     export ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
   fi
