@@ -631,7 +631,7 @@ std::expected<uint32_t, Errno> TcpSocket::getsockopt(int level, int name, std::s
             case abi::kTcpInfo: {
                 // struct tcp_info (linux/tcp.h): fill what lwIP knows; the rest stays zero.
                 uint8_t info[abi::kTcpInfoBytes] = {};
-                info[0] = pcb_ ? linux_state(pcb_) : abi::kTcpClose;
+                info[0] = pcb_ ? linux_state(pcb_) : static_cast<unsigned char>(abi::kTcpClose);
                 if (pcb_ && !listening_) {
                     const uint32_t rto_us = static_cast<uint32_t>(pcb_->rto) * TCP_SLOW_INTERVAL * 1000;
                     const uint32_t mss = tcp_mss(pcb_);
