@@ -21,6 +21,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP  # run the EXIT trap on signals too (ctest timeouts send TERM)
+# Namespaces of earlier runs that were killed outright (SIGKILL): their creator is gone.
+for old in $(ip netns list | awk '/^cvt-it-[0-9]+-/ {print $1}'); do
+  owner=${old#cvt-it-}; owner=${owner%%-*}
+  kill -0 "$owner" 2>/dev/null || ip netns del "$old" 2>/dev/null || true
+done
 fail() { echo "FAIL: $*"; echo "--- culvertd log"; cat "$work/culvertd.log" || true; exit 1; }
 
 ip netns add "$ns"
