@@ -11,3 +11,7 @@ foreach(mode kernel culvert)
     COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/conformance.sh ${CMAKE_BINARY_DIR}/bin ${mode})
   set_tests_properties(conformance.${mode} PROPERTIES LABELS integration TIMEOUT 120 RUN_SERIAL TRUE)
 endforeach()
+# Run under the (plain, see src/client/CMakeLists.txt) preload: no sanitizer runtime here.
+if(CULVERT_SANITIZE)
+  culvert_make_plain(socket_api_conformance)
+endif()

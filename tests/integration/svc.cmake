@@ -17,3 +17,7 @@ foreach(case ${CULVERT_SVC_CASES})
   # RUN_SERIAL: the cases measure culvertd's counters and share the 2 CI cores.
   set_tests_properties(svc.${case} PROPERTIES LABELS integration TIMEOUT 150 RUN_SERIAL TRUE)
 endforeach()
+# Run under the (plain, see src/client/CMakeLists.txt) preload: no sanitizer runtime here.
+if(CULVERT_SANITIZE)
+  culvert_make_plain(svc_tool)
+endif()
