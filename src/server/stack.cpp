@@ -199,7 +199,7 @@ void Stack::handle_session(uint64_t token, uint32_t events) {
 uint64_t Stack::step(int max_wait_ms) {
     update_clock();
     const u32_t lwip_wait = sys_timeouts_sleeptime();
-    int wait_ms = busy_poll_ ? 0 : max_wait_ms;
+    int wait_ms = (busy_poll_ || rx_backlog_) ? 0 : max_wait_ms;
     if (lwip_wait != SYS_TIMEOUTS_SLEEPTIME_INFINITE && static_cast<int64_t>(lwip_wait) < wait_ms)
         wait_ms = static_cast<int>(lwip_wait);
     epoll_event events[64];
@@ -222,8 +222,17 @@ uint64_t Stack::step(int max_wait_ms) {
             case kBackendKind: break;  // polled below
         }
     }
+    // A bounded number of frames per step: a peer that sends as fast as we take frames must
+    // not starve control requests and client rings (a status query once went unanswered for
+    // 5 s under load). Frames left over make the next step poll without sleeping.
+    rx_backlog_ = false;
     for (auto& iface : interfaces_) {
-        while (iface->netif->poll(64) == 64) {
+        size_t batches = 0;
+        while (iface->netif->poll(kRxBatch) == kRxBatch) {
+            if (++batches == kRxBatchesPerStep) {
+                rx_backlog_ = true;
+                break;
+            }
         }
     }
     netif_poll_all();  // deliver packets lwIP looped back to our own addresses

@@ -85,6 +85,9 @@ private:
     uint64_t now_ms_ = 0;
     // A backend without a pollable fd must be polled continuously: step() never sleeps then.
     bool busy_poll_ = false;
+    bool rx_backlog_ = false;  // the last step left frames in a backend's queue
+    static constexpr size_t kRxBatch = 64;
+    static constexpr size_t kRxBatchesPerStep = 8;
     static constexpr uint64_t kLinkCheckIntervalMs = 100;
     uint64_t next_link_check_ms_ = 0;
     std::vector<std::unique_ptr<Interface>> interfaces_;
