@@ -101,8 +101,13 @@ case "$case_name" in
        LD_PRELOAD="$asan_rt$preload" timeout 120 "$py" -m http.server 8081 --bind :: \
        >"$work/server.log" 2>&1) &
     pids+=($!)
-    inns curl -sS --retry 10 --retry-connrefused --retry-delay 1 --max-time 60 \
-      -o "$work/got4" http://10.88.0.2:8081/blob || fail "kernel curl over IPv4 failed"
+    # Listening once culvert has a listening TCP pcb (an ASan build starts slowly).
+    for _ in $(seq 600); do
+      [ "$("$py" "$here/dpdk_status.py" "$work/c.sock" lwip.tcp_listen_pcbs)" -ge 1 ] && break
+      sleep 0.1
+    done
+    inns curl -sS --max-time 60 -o "$work/got4" http://10.88.0.2:8081/blob ||
+      fail "kernel curl over IPv4 failed"
     check "$work/got4" "IPv4 download"
     inns curl -sS --max-time 60 -o "$work/got6" "http://[fd88::2]:8081/blob" ||
       fail "kernel curl over IPv6 failed"
