@@ -86,26 +86,34 @@ row "kernel veth" "$(iperf_tcp "$ks" "$kc" 10.92.0.2)" "$(iperf_udp "$ks" "$kc" 
 
 # --- two culvertds over net_memif ---
 ip netns add "$nsc"; ip -n "$nsc" link set lo up
-run_pair() {  # label poll zero_copy
-  local label=$1 poll=$2 zc=$3 eal="--no-huge --no-pci --no-shconf -m 512 --no-telemetry"
-  local memif="net_memif0;socket=$work/memif-$label.sock;socket-abstract=no"
+run_pair() {  # id label poll zero_copy full|tcp
+  local id=$1 label=$2 poll=$3 zc=$4 what=$5 eal="--no-huge --no-pci --no-shconf -m 512 --no-telemetry"
+  local memif="net_memif0;socket=$work/memif-$id.sock;socket-abstract=no"
   for side in a b; do
     local role=server cpu=0 ip=10.93.0.1
     [ $side = b ] && { role=client; cpu=$cpu_b; ip=10.93.0.2; }
-    ip netns exec "$nsc" "$bin/culvertd" --socket "$work/$label-$side.sock" --log-level warn \
-      --dpdk-eal "$eal -l $cpu --file-prefix cvt-b$tag-$label-$side" \
+    ip netns exec "$nsc" "$bin/culvertd" --socket "$work/$id-$side.sock" --log-level warn \
+      --dpdk-eal "$eal -l $cpu --file-prefix cvt-b$tag-$id-$side" \
       --iface "dpdk:m0,vdev=$memif;role=$role,ip=$ip/24,poll=$poll,rx_zero_copy=$zc" \
-      >"$work/$label-$side.log" 2>&1 &
+      >"$work/$id-$side.log" 2>&1 &
     daemons+=($!)
   done
+  local up=""
   for _ in $(seq 300); do
-    [ -S "$work/$label-a.sock" ] && [ -S "$work/$label-b.sock" ] &&
-      [ "$("$py" "$here/tests/integration/dpdk_status.py" "$work/$label-b.sock" interfaces.0.link_up 2>/dev/null)" = true ] && break
+    [ -S "$work/$id-a.sock" ] && [ -S "$work/$id-b.sock" ] &&
+      [ "$("$py" "$here/tests/integration/dpdk_status.py" "$work/$id-b.sock" interfaces.0.link_up 2>/dev/null)" = true ] &&
+      { up=1; break; }
     sleep 0.1
   done
-  local cs="ip netns exec $nsc env CULVERT_SOCKET=$work/$label-a.sock LD_PRELOAD=$preload"
-  local cc="ip netns exec $nsc env CULVERT_SOCKET=$work/$label-b.sock LD_PRELOAD=$preload"
-  if [ "$4" = full ]; then
+  if [ -z "$up" ]; then
+    row "culvert memif, $label" "culvertd pair did not come up: $(grep -h -v '^EAL' "$work/$id"-?.log | tail -n 2 | tr '\n' ' ')" "" "" ""
+    for p in "${daemons[@]}"; do kill "$p" 2>/dev/null || true; done
+    daemons=()
+    return
+  fi
+  local cs="ip netns exec $nsc env CULVERT_SOCKET=$work/$id-a.sock LD_PRELOAD=$preload"
+  local cc="ip netns exec $nsc env CULVERT_SOCKET=$work/$id-b.sock LD_PRELOAD=$preload"
+  if [ "$what" = full ]; then
     row "culvert memif, $label" "$(iperf_tcp "$cs" "$cc" 10.93.0.1)" "$(iperf_udp "$cs" "$cc" 10.93.0.1)" \
       "$(sockperf_pp "$cs" "$cc" 10.93.0.1 "")" "$(sockperf_pp "$cs" "$cc" 10.93.0.1 --tcp)"
   else
@@ -115,9 +123,9 @@ run_pair() {  # label poll zero_copy
   wait "${daemons[@]}" 2>/dev/null || true
   daemons=()
 }
-run_pair "poll=sleep" sleep true full
-run_pair "poll=busy" busy true full
-run_pair "poll=sleep, rx copied" sleep false tcp
+run_pair sleep "poll=sleep" sleep true full
+run_pair busy "poll=busy" busy true full
+run_pair copy "poll=sleep, rx copied" sleep false tcp
 
 echo
 echo "DPDK backend microbenchmarks (net_ring, one thread):"

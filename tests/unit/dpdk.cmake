@@ -4,3 +4,6 @@ if(NOT TARGET culvert_config)
 endif()
 culvert_add_test(dpdk_config_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dpdk_config_test.cpp
   LIBS culvert_config culvert_backend_dpdk LABELS unit)
+# The netif's zero-copy receive (lent frames as lwIP custom pbufs), with a fake lending backend.
+culvert_add_test(dpdk_netif_loan_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dpdk_netif_loan_test.cpp
+  LIBS culvert_netif LABELS unit)

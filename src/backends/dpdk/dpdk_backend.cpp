@@ -19,7 +19,7 @@
 
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
-#include <time.h>
+#include <ctime>
 #include <unistd.h>
 
 #include <algorithm>
@@ -465,7 +465,7 @@ std::expected<std::unique_ptr<DpdkBackend>, BackendError> DpdkBackend::open(
             error(EINVAL, "sleep_us must be 1..1000000, not " + std::to_string(config.sleep_us)));
     const uint64_t ring_mbufs =
         static_cast<uint64_t>(config.queues) * (config.rx_descriptors + config.tx_descriptors) +
-        2 * kMaxBurst;
+        2 * uint64_t{kMaxBurst};
     if (config.mempool_mbufs < ring_mbufs + 1024)
         return std::unexpected(
             error(EINVAL, "mempool_mbufs " + std::to_string(config.mempool_mbufs) +

@@ -42,7 +42,7 @@ std::string LogCapture::finish() {
     if (stream_ == nullptr) return {};
     std::fclose(stream_);  // flushes into buffer_/size_
     stream_ = nullptr;
-    return std::string(buffer_ != nullptr ? buffer_ : "", size_);
+    return {buffer_ != nullptr ? buffer_ : "", size_};
 }
 
 void LogCapture::replay() {
