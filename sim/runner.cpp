@@ -187,8 +187,8 @@ Outcome run_scenario(const RunOptions& options) {
     if (hung) {
         o.message = "hung: no result after " + std::to_string(options.wall_timeout_s) + " s of wall time (killed)";
     } else if (WIFSIGNALED(status)) {
-        o.message = std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
-                    (sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?") + ")";
+        const char* abbrev = sigabbrev_np(WTERMSIG(status));
+        o.message = "killed by signal " + std::to_string(WTERMSIG(status)) + " (SIG" + (abbrev ? abbrev : "?") + ")";
     } else {
         o.message = "the run exited with status " + std::to_string(WEXITSTATUS(status)) + " and no result";
     }

@@ -28,6 +28,9 @@ constexpr ScenarioInfo kScenarios[] = {
     {"teardown", "close orders, resets, refused connects, killed clients: TIME_WAIT and RST as tcp(7), nothing leaks",
      2, &scenarios::teardown},
     {"idle", "ten virtual minutes of an idle keepalive connection, then data", 2, &scenarios::idle},
+    {"fault-correctness", "harness self-test: a check that always fails", 2, &scenarios::fault_correctness},
+    {"fault-liveness", "harness self-test: a process that waits forever", 2, &scenarios::fault_liveness},
+    {"fault-crash", "harness self-test: a process that aborts", 2, &scenarios::fault_crash},
 };
 
 }  // namespace

@@ -10,6 +10,8 @@
 #include <rapidcheck.h>
 #include <rapidcheck/gtest.h>
 
+#include <sys/wait.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -160,11 +162,37 @@ TEST(SimProps, BulkMegabyteAtFivePercentLossArrivesIntact) {
     EXPECT_GT(o.summary["wire"]["lost"].get<uint64_t>(), 0u) << "the wire lost nothing: not the scenario it claims";
 }
 
-TEST(SimProps, AFailingRunIsReportedWithItsReproduceCommand) {
+TEST(SimProps, FailuresComeBackWithTheirOwnVerdict) {
+    EXPECT_EQ(run("fault-correctness", 5).verdict, Verdict::correctness);
+    EXPECT_EQ(run("fault-liveness", 5).verdict, Verdict::liveness);
+    const Outcome crash = run("fault-crash", 5);
+    EXPECT_EQ(crash.verdict, Verdict::crash);
+    EXPECT_NE(crash.message.find("SIGABRT"), std::string::npos) << crash.message;
     // A scenario name nobody registered is a setup failure, reported, not a crash.
-    const Outcome o = run("no-such-scenario", 5);
-    EXPECT_EQ(o.verdict, Verdict::setup);
+    EXPECT_EQ(run("no-such-scenario", 5).verdict, Verdict::setup);
     EXPECT_EQ(culvert::sim::reproduce_command("stream", 42), "culvert sim --seed 42 --scenario stream");
 }
+
+#ifdef CULVERT_SIM_CLI
+// culvert sim prints the seed first, the reproduce command on failure, and exits with a
+// status per verdict: 1 correctness, 3 liveness, 4 crash.
+TEST(SimProps, CulvertSimExitStatusTellsTheKindOfFailure) {
+    const std::pair<const char*, int> cases[] = {{"fault-correctness", 1}, {"fault-liveness", 3}, {"fault-crash", 4}, {"bulk", 0}};
+    for (const auto& [scenario, status] : cases) {
+        const std::string cmd = std::string(CULVERT_SIM_CLI) + " sim --seed 9 --scenario " + scenario + " 2>&1";
+        FILE* f = popen(cmd.c_str(), "r");
+        ASSERT_NE(f, nullptr);
+        std::string out;
+        char buf[4096];
+        while (size_t n = fread(buf, 1, sizeof buf, f)) out.append(buf, n);
+        const int rc = pclose(f);
+        ASSERT_TRUE(WIFEXITED(rc)) << out;
+        EXPECT_EQ(WEXITSTATUS(rc), status) << scenario << ":\n" << out;
+        EXPECT_EQ(out.rfind("culvert sim: seed=9 scenario=", 0), 0u) << "the seed comes first:\n" << out;
+        if (status != 0)
+            EXPECT_NE(out.find(std::string("reproduce with: culvert sim --seed 9 --scenario ") + scenario), std::string::npos) << out;
+    }
+}
+#endif
 
 }  // namespace
