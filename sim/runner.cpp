@@ -22,9 +22,15 @@ namespace culvert::sim {
 namespace {
 
 nlohmann::json to_json(const Outcome& o) {
-    return {{"verdict", static_cast<int>(o.verdict)}, {"scenario", o.scenario},   {"message", o.message},
-            {"trace_hash", o.trace_hash},             {"trace_events", o.trace_events}, {"virtual_ns", o.virtual_ns},
-            {"steps", o.steps},                       {"wall_s", o.wall_s},       {"trace_tail", o.trace_tail},
+    return {{"verdict", static_cast<int>(o.verdict)},
+            {"scenario", o.scenario},
+            {"message", o.message},
+            {"trace_hash", o.trace_hash},
+            {"trace_events", o.trace_events},
+            {"virtual_ns", o.virtual_ns},
+            {"steps", o.steps},
+            {"wall_s", o.wall_s},
+            {"trace_tail", o.trace_tail},
             {"summary", o.summary}};
 }
 
@@ -51,7 +57,8 @@ Outcome setup_failure(const std::string& scenario, const std::string& message) {
     return o;
 }
 
-Outcome run_here(const RunOptions& options, const ScenarioInfo& info, const std::string& socket_dir) {
+Outcome run_here(const RunOptions& options, const ScenarioInfo& info,
+                 const std::string& socket_dir) {
     auto loader = NodeLoader::get(info.max_nodes, options.node_library);
     if (!loader) return setup_failure(std::string(info.name), loader.error());
     WorldConfig base;
@@ -98,9 +105,12 @@ std::string reproduce_command(const std::string& scenario, uint64_t seed) {
 
 Outcome run_scenario(const RunOptions& options) {
     const ScenarioInfo* info = pick_scenario(options.scenario, options.seed);
-    if (!info) return setup_failure(options.scenario, "no scenario named '" + options.scenario + "'");
+    if (!info)
+        return setup_failure(options.scenario, "no scenario named '" + options.scenario + "'");
     const std::string socket_dir = make_socket_dir();
-    if (socket_dir.empty()) return setup_failure(std::string(info->name), std::string("mkdtemp: ") + std::strerror(errno));
+    if (socket_dir.empty())
+        return setup_failure(std::string(info->name),
+                             std::string("mkdtemp: ") + std::strerror(errno));
     auto cleanup = [&] {
         std::error_code ec;
         std::filesystem::remove_all(socket_dir, ec);
@@ -110,7 +120,8 @@ Outcome run_scenario(const RunOptions& options) {
         if (!loader) return setup_failure(std::string(info->name), loader.error());
         if (!(*loader)->take(info->max_nodes)) {
             cleanup();
-            return setup_failure(std::string(info->name), "nodes already used in this process: run forked");
+            return setup_failure(std::string(info->name),
+                                 "nodes already used in this process: run forked");
         }
         Outcome o = run_here(options, *info, socket_dir);
         cleanup();
@@ -152,7 +163,9 @@ Outcome run_scenario(const RunOptions& options) {
     bool hung = false;
     char buf[65536];
     for (;;) {
-        const double left = options.wall_timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double left =
+            options.wall_timeout_s -
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (left <= 0) {
             hung = true;
             kill(pid, SIGKILL);
@@ -172,12 +185,14 @@ Outcome run_scenario(const RunOptions& options) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     cleanup();
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!hung && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !text.empty()) {
         try {
             return from_json(nlohmann::json::parse(text));
         } catch (const std::exception& e) {
-            return setup_failure(std::string(info->name), std::string("unreadable result from the child: ") + e.what());
+            return setup_failure(std::string(info->name),
+                                 std::string("unreadable result from the child: ") + e.what());
         }
     }
     Outcome o;
@@ -185,12 +200,15 @@ Outcome run_scenario(const RunOptions& options) {
     o.scenario = std::string(info->name);
     o.wall_s = wall;
     if (hung) {
-        o.message = "hung: no result after " + std::to_string(options.wall_timeout_s) + " s of wall time (killed)";
+        o.message = "hung: no result after " + std::to_string(options.wall_timeout_s) +
+                    " s of wall time (killed)";
     } else if (WIFSIGNALED(status)) {
         const char* abbrev = sigabbrev_np(WTERMSIG(status));
-        o.message = "killed by signal " + std::to_string(WTERMSIG(status)) + " (SIG" + (abbrev ? abbrev : "?") + ")";
+        o.message = "killed by signal " + std::to_string(WTERMSIG(status)) + " (SIG" +
+                    (abbrev ? abbrev : "?") + ")";
     } else {
-        o.message = "the run exited with status " + std::to_string(WEXITSTATUS(status)) + " and no result";
+        o.message =
+            "the run exited with status " + std::to_string(WEXITSTATUS(status)) + " and no result";
     }
     return o;
 }

@@ -131,7 +131,8 @@ Wire two_port_wire(uint64_t seed) {
     return w;
 }
 
-RC_GTEST_PROP(SimWire, EveryCopyGetsExactlyOneFateAndCountersAddUp, (uint64_t seed, uint8_t loss_pct, uint8_t dup_pct)) {
+RC_GTEST_PROP(SimWire, EveryCopyGetsExactlyOneFateAndCountersAddUp,
+              (uint64_t seed, uint8_t loss_pct, uint8_t dup_pct)) {
     Wire w = two_port_wire(seed);
     LinkConfig& l = w.link(0, 1);
     l.loss = (loss_pct % 50) / 100.0;
@@ -141,8 +142,10 @@ RC_GTEST_PROP(SimWire, EveryCopyGetsExactlyOneFateAndCountersAddUp, (uint64_t se
     l.down = {{1'000'000, 2'000'000}};
     uint64_t delivered_events = 0, dropped_events = 0;
     w.set_observer([&](const WireEvent& e) {
-        if (e.fate == Fate::delivered) ++delivered_events;
-        else ++dropped_events;
+        if (e.fate == Fate::delivered)
+            ++delivered_events;
+        else
+            ++dropped_events;
     });
     const auto frame = make_frame(false, false, 100, 1);
     const int n = 500;
@@ -167,8 +170,11 @@ RC_GTEST_PROP(SimWire, WithoutReorderingFramesArriveInTheOrderSent, (uint64_t se
     l.jitter_ns = *rc::gen::inRange<uint64_t>(0, 5'000'000);
     l.bandwidth_bps = *rc::gen::element<uint64_t>(0, 10'000'000, 1'000'000'000);
     std::vector<uint8_t> order;
-    for (uint8_t i = 0; i < 200; ++i) w.send(0, make_frame(false, false, 10, i), static_cast<uint64_t>(i) * 1000);
-    w.deliver_due(UINT64_MAX, [&](int, std::span<const std::byte> b) { order.push_back(static_cast<uint8_t>(b[14 + 28])); });
+    for (uint8_t i = 0; i < 200; ++i)
+        w.send(0, make_frame(false, false, 10, i), static_cast<uint64_t>(i) * 1000);
+    w.deliver_due(UINT64_MAX, [&](int, std::span<const std::byte> b) {
+        order.push_back(static_cast<uint8_t>(b[14 + 28]));
+    });
     RC_ASSERT(order.size() == 200u);
     for (size_t i = 0; i < order.size(); ++i) RC_ASSERT(order[i] == static_cast<uint8_t>(i));
 }
@@ -206,13 +212,16 @@ RC_GTEST_PROP(SimWire, SameSeedSameFates, (uint64_t seed)) {
             trace.push_back(e.frame_id * 16 + static_cast<uint64_t>(e.fate));
             trace.push_back(e.arrive_ns ^ static_cast<uint64_t>(e.corrupt_bit));
         });
-        for (int i = 0; i < 300; ++i) w.send(0, make_frame(i & 1, i & 2, static_cast<size_t>(i % 97), 3), static_cast<uint64_t>(i) * 777);
+        for (int i = 0; i < 300; ++i)
+            w.send(0, make_frame(i & 1, i & 2, static_cast<size_t>(i % 97), 3),
+                   static_cast<uint64_t>(i) * 777);
         return trace;
     };
     RC_ASSERT(run() == run());
 }
 
-RC_GTEST_PROP(SimWire, EveryCorruptionIsOneBitThatAChecksumCatches, (uint64_t seed, bool v6, bool tcp, uint16_t payload)) {
+RC_GTEST_PROP(SimWire, EveryCorruptionIsOneBitThatAChecksumCatches,
+              (uint64_t seed, bool v6, bool tcp, uint16_t payload)) {
     Wire w = two_port_wire(seed);
     w.link(0, 1).corrupt = 1.0;
     const auto frame = make_frame(v6, tcp, payload % 1400, static_cast<uint8_t>(seed));
@@ -247,7 +256,8 @@ RC_GTEST_PROP(SimWire, EveryCorruptionIsOneBitThatAChecksumCatches, (uint64_t se
 }
 
 TEST(SimWire, PcapFileHasTheLibpcapHeaderAndOneRecordPerFrame) {
-    const auto path = std::filesystem::temp_directory_path() / ("culvert-wire-test-" + std::to_string(::getpid()) + ".pcap");
+    const auto path = std::filesystem::temp_directory_path() /
+                      ("culvert-wire-test-" + std::to_string(::getpid()) + ".pcap");
     {
         auto p = PcapWriter::open(path.string());
         ASSERT_TRUE(p) << p.error();
