@@ -13,7 +13,7 @@ if(TARGET culvert_sim)
   culvert_add_test(sim_props
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim_props.cpp
     LIBS culvert_sim rapidcheck_gtest rapidcheck
-    LABELS property sim
+    LABELS property
     TIMEOUT 120)
   target_compile_definitions(sim_props PRIVATE
     CULVERT_SIM_DEFAULT_SCALE=${culvert_sim_scale}
@@ -24,5 +24,5 @@ if(TARGET culvert_sim)
   culvert_add_test(sim_wire_props
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/sim_wire_props.cpp
     LIBS culvert_sim_wire rapidcheck_gtest rapidcheck
-    LABELS property sim)
+    LABELS property)
 endif()

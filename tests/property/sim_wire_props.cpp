@@ -185,7 +185,7 @@ RC_GTEST_PROP(SimWire, SerialisationSpacesFramesByTheirLengthOverTheBandwidth, (
     w.link(0, 1).latency_ns = 0;
     std::vector<uint64_t> arrivals;
     w.set_observer([&](const WireEvent& e) { arrivals.push_back(e.arrive_ns); });
-    const auto frame = make_frame(false, true, 958, 0);  // 1000 bytes
+    const auto frame = make_frame(false, true, 946, 0);  // 1000 bytes
     for (int i = 0; i < 20; ++i) w.send(0, frame, 0);
     for (size_t i = 0; i < arrivals.size(); ++i) RC_ASSERT(arrivals[i] == (i + 1) * 1'000'000u);
 }
