@@ -33,6 +33,7 @@ struct FlowPlan {
     // Observations.
     bool stopped = false, resumed = false;
     uint64_t written_at_resume = 0, read_at_stop = 0;
+    uint64_t received_at_resume = 0;  // bytes the reader's stack had taken from the wire
     uint64_t written = 0, read = 0;
     bool writer_saw_eagain = false;  // during the stop
     bool writer_pollout_while_full = false;
@@ -103,6 +104,7 @@ void reader(Process& p, FlowPlan& plan) {
     p.sleep(plan.stop_ns);
     plan.resumed = true;
     plan.written_at_resume = plan.written;
+    plan.received_at_resume = p.world().status(p.node())["counters"]["tcp_rx_bytes"].get<uint64_t>();
     p.log("reader resumes; writer has written " + std::to_string(plan.written));
     while (plan.read < plan.total) read_some(plan.total);
     uint8_t b[16];
@@ -165,6 +167,7 @@ void flow(ScenarioContext& ctx) {
     ctx.summary()["stopped_after"] = plan.read_at_stop;
     ctx.summary()["buffered_while_stopped"] = plan.written_at_resume - plan.read_at_stop;
     ctx.summary()["closed_windows"] = plan.zero_windows;
+    ctx.summary()["unread_in_reader_stack"] = plan.received_at_resume - plan.read_at_stop;
     ctx.summary()["writer_saw_eagain"] = plan.writer_saw_eagain;
     ctx.summary()["writer_parked"] = plan.writer_parked;
     ctx.summary()["max_lwip_heap"] = plan.max_heap;
@@ -180,8 +183,14 @@ void flow(ScenarioContext& ctx) {
     const uint64_t buffered = plan.written_at_resume - plan.read_at_stop;
     if (buffered > (3ull << 20))
         return fail(std::to_string(buffered) + " bytes accepted while the reader slept");
-    if (plan.zero_windows == 0)
-        return fail("the reader's window never closed (below one segment) while it slept");
+    // The window must have closed if the reader's stack took in more than its ring and its
+    // window hold (it may not have: a writer stuck in loss recovery fills its own buffers
+    // first, and EAGAIN is then what shows the back-pressure).
+    constexpr uint64_t kRingBytes = 128 * 1024, kWindowBytes = 1024 * 1024, kSegment = 1220;
+    const uint64_t unread = plan.received_at_resume - plan.read_at_stop;
+    if (plan.zero_windows == 0 && unread + 2 * kSegment >= kRingBytes + kWindowBytes)
+        return fail("the reader's stack holds " + std::to_string(unread) +
+                    " unread bytes but its window never closed (below one segment) while it slept");
     if (!plan.writer_blocking && !plan.writer_saw_eagain)
         return fail("the writer never saw EAGAIN while the reader slept");
     if (plan.writer_pollout_while_full)
