@@ -104,7 +104,8 @@ void reader(Process& p, FlowPlan& plan) {
     p.sleep(plan.stop_ns);
     plan.resumed = true;
     plan.written_at_resume = plan.written;
-    plan.received_at_resume = p.world().status(p.node())["counters"]["tcp_rx_bytes"].get<uint64_t>();
+    plan.received_at_resume =
+        p.world().status(p.node())["counters"]["tcp_rx_bytes"].get<uint64_t>();
     p.log("reader resumes; writer has written " + std::to_string(plan.written));
     while (plan.read < plan.total) read_some(plan.total);
     uint8_t b[16];
@@ -138,15 +139,19 @@ void flow(ScenarioContext& ctx) {
     plan.stop_ns = rng.range(5, 30) * kSec;
     plan.key = rng.next();
     const auto base = baseline(*w);
-    // "Closed" = less than one segment: lwIP does not split segments, so a window smaller
-    // than the MSS stops the writer as surely as zero (scaled windows rarely land on 0).
+    // "Closed" = less than one segment (the reader's MSS): lwIP does not split segments, so
+    // a window smaller than that stops the writer as surely as zero, and scaled windows
+    // rarely land on exactly 0.
     uint8_t reader_shift = 0;
+    uint64_t reader_mss = 536;
     w->observe_wire([&](const WireEvent& e) {
         const FrameInfo& i = *e.info;
         if (e.src != plan.reader_node || i.l4 != L4::tcp || !i.has_l4 || e.duplicate) return;
         if ((i.tcp_flags & kTcpSyn) && i.window_scale != 0xff) reader_shift = i.window_scale;
+        if ((i.tcp_flags & kTcpSyn) && i.mss) reader_mss = i.mss;
         const uint64_t window = static_cast<uint64_t>(i.window) << reader_shift;
-        if (plan.stopped && !plan.resumed && window < 1220 && !(i.tcp_flags & (kTcpSyn | kTcpRst)))
+        if (plan.stopped && !plan.resumed && window < reader_mss &&
+            !(i.tcp_flags & (kTcpSyn | kTcpRst)))
             plan.zero_windows++;
     });
     Process* wp = nullptr;
@@ -186,9 +191,9 @@ void flow(ScenarioContext& ctx) {
     // The window must have closed if the reader's stack took in more than its ring and its
     // window hold (it may not have: a writer stuck in loss recovery fills its own buffers
     // first, and EAGAIN is then what shows the back-pressure).
-    constexpr uint64_t kRingBytes = 128 * 1024, kWindowBytes = 1024 * 1024, kSegment = 1220;
+    constexpr uint64_t kRingBytes = 128 * 1024, kWindowBytes = 1024 * 1024;
     const uint64_t unread = plan.received_at_resume - plan.read_at_stop;
-    if (plan.zero_windows == 0 && unread + 2 * kSegment >= kRingBytes + kWindowBytes)
+    if (plan.zero_windows == 0 && unread + 2 * reader_mss >= kRingBytes + kWindowBytes)
         return fail("the reader's stack holds " + std::to_string(unread) +
                     " unread bytes but its window never closed (below one segment) while it slept");
     if (!plan.writer_blocking && !plan.writer_saw_eagain)

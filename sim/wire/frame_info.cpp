@@ -43,6 +43,7 @@ void parse_l4(const uint8_t* base, size_t l4_off, size_t end, uint8_t proto, Fra
                 const uint8_t len = p[o + 1];
                 if (len < 2 || o + len > hl) break;
                 if (kind == 3 && len == 3) info.window_scale = p[o + 2];
+                if (kind == 2 && len == 4) info.mss = be16(p + o + 2);
                 o += len;
             }
         }

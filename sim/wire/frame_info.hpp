@@ -37,6 +37,7 @@ struct FrameInfo {
     uint8_t tcp_flags = 0;
     uint16_t window = 0;          // raw header field (unscaled)
     uint8_t window_scale = 0xff;  // a SYN's window-scale option (0xff: none, or not a SYN)
+    uint16_t mss = 0;             // a SYN's MSS option (0: none, or not a SYN)
     uint8_t icmp_type = 0;
     size_t payload_offset = 0;  // L4 payload in the frame
     size_t payload_bytes = 0;
