@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -29,6 +30,7 @@ nlohmann::json to_json(const Outcome& o) {
             {"trace_events", o.trace_events},
             {"virtual_ns", o.virtual_ns},
             {"steps", o.steps},
+            {"cpu_s", o.cpu_s},
             {"wall_s", o.wall_s},
             {"trace_tail", o.trace_tail},
             {"summary", o.summary}};
@@ -44,9 +46,16 @@ Outcome from_json(const nlohmann::json& j) {
     o.virtual_ns = j.at("virtual_ns").get<uint64_t>();
     o.steps = j.at("steps").get<uint64_t>();
     o.wall_s = j.at("wall_s").get<double>();
+    o.cpu_s = j.at("cpu_s").get<double>();
     o.trace_tail = j.at("trace_tail").get<std::string>();
     o.summary = j.at("summary");
     return o;
+}
+
+double cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 Outcome setup_failure(const std::string& scenario, const std::string& message) {
@@ -69,11 +78,14 @@ Outcome run_here(const RunOptions& options, const ScenarioInfo& info,
     ScenarioContext ctx(options.seed, base, (*loader)->apis(info.max_nodes));
     // Wall time is only reported, never consulted by the run.
     const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = cpu_seconds();
     info.run(ctx);
+    const double cpu1 = cpu_seconds();
     const auto t1 = std::chrono::steady_clock::now();
     Outcome o;
     o.scenario = std::string(info.name);
     o.wall_s = std::chrono::duration<double>(t1 - t0).count();
+    o.cpu_s = cpu1 - cpu0;
     o.summary = ctx.summary();
     World* w = ctx.world();
     if (!w) return setup_failure(o.scenario, "the scenario made no world");

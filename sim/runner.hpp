@@ -33,6 +33,7 @@ struct Outcome {
     uint64_t virtual_ns = 0;
     uint64_t steps = 0;
     double wall_s = 0;
+    double cpu_s = 0;        // CPU time of the run itself (load on the machine does not inflate it)
     std::string trace_tail;  // the last trace lines, for failure reports
     nlohmann::json summary = nlohmann::json::object();
 };

@@ -54,6 +54,7 @@ void report_failure(const sim::Outcome& o, uint64_t seed) {
     std::printf("FAIL (%s) %s seed=%llu: %s\n", sim::verdict_name(o.verdict), o.scenario.c_str(),
                 static_cast<unsigned long long>(seed), o.message.c_str());
     if (!o.trace_tail.empty()) std::printf("last trace lines:\n%s", o.trace_tail.c_str());
+    if (!o.summary.empty()) std::printf("numbers: %s\n", o.summary.dump().c_str());
     std::printf("reproduce with: %s\n", sim::reproduce_command(o.scenario, seed).c_str());
 }
 
@@ -102,11 +103,13 @@ int run_sim(const SimOptions& opt) {
             ++passed;
             if (opt.count == 1) {
                 std::printf(
-                    "pass: %s trace=%016llx events=%llu virtual=%.3fs steps=%llu wall=%.3fs\n%s\n",
+                    "pass: %s trace=%016llx events=%llu virtual=%.3fs steps=%llu wall=%.3fs "
+                    "cpu=%.3fs\n%s\n",
                     o.scenario.c_str(), static_cast<unsigned long long>(o.trace_hash),
                     static_cast<unsigned long long>(o.trace_events),
                     static_cast<double>(o.virtual_ns) / 1e9,
-                    static_cast<unsigned long long>(o.steps), o.wall_s, o.summary.dump().c_str());
+                    static_cast<unsigned long long>(o.steps), o.wall_s, o.cpu_s,
+                    o.summary.dump().c_str());
             }
             continue;
         }
