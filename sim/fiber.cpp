@@ -40,9 +40,10 @@ void finish_switch(void* fake_stack, const void** bottom, size_t* size) {
 
 }  // namespace
 
-Fiber::Fiber(std::function<void()> body, size_t stack_bytes) : body_(std::move(body)), stack_bytes_(stack_bytes) {
-    void* mem = mmap(nullptr, stack_bytes_ + kGuardBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                     -1, 0);
+Fiber::Fiber(std::function<void()> body, size_t stack_bytes)
+    : body_(std::move(body)), stack_bytes_(stack_bytes) {
+    void* mem = mmap(nullptr, stack_bytes_ + kGuardBytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED) {
         std::perror("culvert sim: fiber stack");
         std::abort();
@@ -56,7 +57,9 @@ Fiber::~Fiber() {
     munmap(stack_, stack_bytes_ + kGuardBytes);
 }
 
-Fiber* Fiber::current() { return t_current; }
+Fiber* Fiber::current() {
+    return t_current;
+}
 
 void Fiber::trampoline(unsigned hi, unsigned lo) {
     auto* self = reinterpret_cast<Fiber*>(static_cast<uintptr_t>(hi) << 32 | lo);
@@ -78,8 +81,8 @@ void Fiber::resume() {
         context_.uc_stack.ss_size = stack_bytes_;
         context_.uc_link = nullptr;
         const auto p = reinterpret_cast<uintptr_t>(this);
-        makecontext(&context_, reinterpret_cast<void (*)()>(&Fiber::trampoline), 2, static_cast<unsigned>(p >> 32),
-                    static_cast<unsigned>(p & 0xffffffffu));
+        makecontext(&context_, reinterpret_cast<void (*)()>(&Fiber::trampoline), 2,
+                    static_cast<unsigned>(p >> 32), static_cast<unsigned>(p & 0xffffffffu));
     }
     t_current = this;
     void* fake = nullptr;

@@ -33,16 +33,21 @@ std::expected<NodeLoader*, std::string> NodeLoader::get(int count, const std::st
         l->apis_.push_back(culvert_sim_node_get_api());  // node 0: linked in
         return l;
     }();
-    if (loader->library_.empty()) loader->library_ = library.empty() ? default_node_library() : library;
+    if (loader->library_.empty())
+        loader->library_ = library.empty() ? default_node_library() : library;
     while (loader->loaded() < count) {
-        if (loader->library_.empty()) return std::unexpected("culvert sim: no node library (set CULVERT_SIM_NODE)");
+        if (loader->library_.empty())
+            return std::unexpected("culvert sim: no node library (set CULVERT_SIM_NODE)");
         void* h = dlmopen(LM_ID_NEWLM, loader->library_.c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!h)
-            return std::unexpected("culvert sim: cannot load node " + std::to_string(loader->loaded()) + " from " +
-                                   loader->library_ + ": " + dlerror());
+            return std::unexpected("culvert sim: cannot load node " +
+                                   std::to_string(loader->loaded()) + " from " + loader->library_ +
+                                   ": " + dlerror());
         using GetApi = const culvert_sim_node_api* (*)();
         auto get_api = reinterpret_cast<GetApi>(dlsym(h, "culvert_sim_node_get_api"));
-        if (!get_api) return std::unexpected("culvert sim: " + loader->library_ + " has no culvert_sim_node_get_api");
+        if (!get_api)
+            return std::unexpected("culvert sim: " + loader->library_ +
+                                   " has no culvert_sim_node_get_api");
         const culvert_sim_node_api* api = get_api();
         if (api->abi_version != CULVERT_SIM_NODE_ABI_VERSION)
             return std::unexpected("culvert sim: " + loader->library_ + " speaks node ABI " +

@@ -67,6 +67,14 @@ std::string Endpoint::str() const {
     return buf;
 }
 
+uint16_t Endpoint::port() const {
+    if (storage.ss_family == AF_INET)
+        return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+    if (storage.ss_family == AF_INET6)
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+    return 0;
+}
+
 // --- Pattern ---
 
 namespace {
@@ -90,14 +98,16 @@ int64_t Pattern::mismatch(uint64_t key, uint64_t offset, std::span<const uint8_t
         const uint64_t o = offset + i;
         const uint64_t w = pattern_word(key, o >> 3);
         for (unsigned b = static_cast<unsigned>(o & 7); b < 8 && i < data.size(); ++b, ++i)
-            if (data[i] != static_cast<uint8_t>(w >> (8 * b))) return static_cast<int64_t>(offset + i);
+            if (data[i] != static_cast<uint8_t>(w >> (8 * b)))
+                return static_cast<int64_t>(offset + i);
     }
     return -1;
 }
 
 // --- Process ---
 
-Process::Process(World& world, int node, std::string name, std::function<void(Process&)> body, uint64_t seed)
+Process::Process(World& world, int node, std::string name, std::function<void(Process&)> body,
+                 uint64_t seed)
     : world_(world), node_(node), name_(std::move(name)), body_(std::move(body)), rng_(seed) {
     fiber_ = std::make_unique<Fiber>([this] {
         try {
@@ -111,7 +121,9 @@ Process::Process(World& world, int node, std::string name, std::function<void(Pr
 
 Process::~Process() = default;
 
-void Process::log(const std::string& text) { world_.trace().add(world_.now_ns(), name_ + " " + text); }
+void Process::log(const std::string& text) {
+    world_.trace().add(world_.now_ns(), name_ + " " + text);
+}
 
 std::string Process::sock(int fd) const {
     auto it = names_.find(fd);
@@ -146,32 +158,41 @@ long Process::call(const std::string& what, F&& f, bool returns_fd) {
     return r;
 }
 
-static const culvert_sim_node_api& api_of(World& w, int node) { return w.api(node); }
+static const culvert_sim_node_api& api_of(World& w, int node) {
+    return w.api(node);
+}
 
 int Process::socket(int domain, int type) {
     const auto& a = api_of(world_, node_);
-    const int fd = static_cast<int>(call(std::string("socket ") + (domain == AF_INET6 ? "inet6" : "inet") +
-                                             ((type & 0xf) == SOCK_STREAM ? " stream" : " dgram") +
-                                             ((type & SOCK_NONBLOCK) ? " nonblock" : ""),
-                                         [&] { return a.socket(domain, type, 0); }, true));
+    const int fd = static_cast<int>(call(
+        std::string("socket ") + (domain == AF_INET6 ? "inet6" : "inet") +
+            ((type & 0xf) == SOCK_STREAM ? " stream" : " dgram") +
+            ((type & SOCK_NONBLOCK) ? " nonblock" : ""),
+        [&] { return a.socket(domain, type, 0); }, true));
     return fd;
 }
 
 int Process::bind(int fd, const Endpoint& addr) {
-    return static_cast<int>(call("bind " + sock(fd) + " " + addr.str(), [&] { return api_of(world_, node_).bind(fd, addr.sa(), addr.len); }));
+    return static_cast<int>(call("bind " + sock(fd) + " " + addr.str(), [&] {
+        return api_of(world_, node_).bind(fd, addr.sa(), addr.len);
+    }));
 }
 
 int Process::listen(int fd, int backlog) {
-    return static_cast<int>(
-        call("listen " + sock(fd) + " " + std::to_string(backlog), [&] { return api_of(world_, node_).listen(fd, backlog); }));
+    return static_cast<int>(call("listen " + sock(fd) + " " + std::to_string(backlog),
+                                 [&] { return api_of(world_, node_).listen(fd, backlog); }));
 }
 
 int Process::accept(int fd, Endpoint* peer, int flags) {
     Endpoint e;
     e.len = sizeof e.storage;
-    const int r = static_cast<int>(call("accept " + sock(fd), [&] {
-        return api_of(world_, node_).accept4(fd, reinterpret_cast<sockaddr*>(&e.storage), &e.len, flags);
-    }, true));
+    const int r = static_cast<int>(call(
+        "accept " + sock(fd),
+        [&] {
+            return api_of(world_, node_)
+                .accept4(fd, reinterpret_cast<sockaddr*>(&e.storage), &e.len, flags);
+        },
+        true));
     if (r >= 0) {
         log("  " + sock(r) + " from " + e.str());
         if (peer) *peer = e;
@@ -180,19 +201,23 @@ int Process::accept(int fd, Endpoint* peer, int flags) {
 }
 
 int Process::connect(int fd, const Endpoint& addr) {
-    return static_cast<int>(call("connect " + sock(fd) + " " + addr.str(), [&] { return api_of(world_, node_).connect(fd, addr.sa(), addr.len); }));
+    return static_cast<int>(call("connect " + sock(fd) + " " + addr.str(), [&] {
+        return api_of(world_, node_).connect(fd, addr.sa(), addr.len);
+    }));
 }
 
 int Process::shutdown(int fd, int how) {
     static const char* const kHow[] = {"rd", "wr", "rdwr"};
-    return static_cast<int>(call("shutdown " + sock(fd) + " " + (how >= 0 && how <= 2 ? kHow[how] : "?"),
-                                 [&] { return api_of(world_, node_).shutdown(fd, how); }));
+    return static_cast<int>(
+        call("shutdown " + sock(fd) + " " + (how >= 0 && how <= 2 ? kHow[how] : "?"),
+             [&] { return api_of(world_, node_).shutdown(fd, how); }));
 }
 
 int Process::close(int fd) {
     const std::string name = sock(fd);
     watched_.erase(fd);
-    const int r = static_cast<int>(call("close " + name, [&] { return api_of(world_, node_).close(fd); }));
+    const int r =
+        static_cast<int>(call("close " + name, [&] { return api_of(world_, node_).close(fd); }));
     if (r == 0) names_.erase(fd);
     return r;
 }
@@ -202,7 +227,8 @@ long Process::send(int fd, std::span<const uint8_t> data, int flags) {
     msghdr m{};
     m.msg_iov = &v;
     m.msg_iovlen = 1;
-    return call("send " + sock(fd) + " " + std::to_string(data.size()) + (flags ? " flags=" + std::to_string(flags) : ""),
+    return call("send " + sock(fd) + " " + std::to_string(data.size()) +
+                    (flags ? " flags=" + std::to_string(flags) : ""),
                 [&] { return api_of(world_, node_).sendmsg(fd, &m, flags); });
 }
 
@@ -217,7 +243,9 @@ long Process::sendto(int fd, std::span<const uint8_t> data, const Endpoint& to, 
                 [&] { return api_of(world_, node_).sendmsg(fd, &m, flags); });
 }
 
-long Process::recv(int fd, std::span<uint8_t> buf, int flags, int* msg_flags) { return recvfrom(fd, buf, nullptr, flags, msg_flags); }
+long Process::recv(int fd, std::span<uint8_t> buf, int flags, int* msg_flags) {
+    return recvfrom(fd, buf, nullptr, flags, msg_flags);
+}
 
 long Process::recvfrom(int fd, std::span<uint8_t> buf, Endpoint* from, int flags, int* msg_flags) {
     iovec v{buf.data(), buf.size()};
@@ -229,7 +257,8 @@ long Process::recvfrom(int fd, std::span<uint8_t> buf, Endpoint* from, int flags
     }
     m.msg_iov = &v;
     m.msg_iovlen = 1;
-    const long r = call("recv " + sock(fd) + " " + std::to_string(buf.size()) + (flags ? " flags=" + std::to_string(flags) : ""),
+    const long r = call("recv " + sock(fd) + " " + std::to_string(buf.size()) +
+                            (flags ? " flags=" + std::to_string(flags) : ""),
                         [&] { return api_of(world_, node_).recvmsg(fd, &m, flags); });
     if (from && r >= 0) {
         e.len = m.msg_namelen;
@@ -240,20 +269,34 @@ long Process::recvfrom(int fd, std::span<uint8_t> buf, Endpoint* from, int flags
 }
 
 int Process::setsockopt_int(int fd, int level, int name, int value) {
-    return static_cast<int>(call("setsockopt " + sock(fd) + " " + std::to_string(level) + "/" + std::to_string(name) + "=" +
-                                     std::to_string(value),
-                                 [&] { return api_of(world_, node_).setsockopt(fd, level, name, &value, sizeof value); }));
+    return static_cast<int>(call(
+        "setsockopt " + sock(fd) + " " + std::to_string(level) + "/" + std::to_string(name) + "=" +
+            std::to_string(value),
+        [&] { return api_of(world_, node_).setsockopt(fd, level, name, &value, sizeof value); }));
 }
 
 int Process::getsockopt_int(int fd, int level, int name, int* value) {
     socklen_t len = sizeof *value;
-    return static_cast<int>(call("getsockopt " + sock(fd) + " " + std::to_string(level) + "/" + std::to_string(name),
-                                 [&] { return api_of(world_, node_).getsockopt(fd, level, name, value, &len); }));
+    return static_cast<int>(
+        call("getsockopt " + sock(fd) + " " + std::to_string(level) + "/" + std::to_string(name),
+             [&] { return api_of(world_, node_).getsockopt(fd, level, name, value, &len); }));
+}
+
+int Process::getsockname(int fd, Endpoint* out) {
+    Endpoint e;
+    e.len = sizeof e.storage;
+    const int r = static_cast<int>(call("getsockname " + sock(fd), [&] {
+        return api_of(world_, node_)
+            .getsockname(fd, reinterpret_cast<sockaddr*>(&e.storage), &e.len);
+    }));
+    if (r == 0 && out) *out = e;
+    return r;
 }
 
 int Process::set_nonblocking(int fd, bool on) {
-    return static_cast<int>(call("fcntl " + sock(fd) + (on ? " O_NONBLOCK" : " blocking"),
-                                 [&] { return api_of(world_, node_).fcntl(fd, F_SETFL, on ? O_NONBLOCK : 0); }));
+    return static_cast<int>(call("fcntl " + sock(fd) + (on ? " O_NONBLOCK" : " blocking"), [&] {
+        return api_of(world_, node_).fcntl(fd, F_SETFL, on ? O_NONBLOCK : 0);
+    }));
 }
 
 int Process::fionread(int fd) {
@@ -323,21 +366,28 @@ void Process::park(State state) {
     state_ = State::ready;
 }
 
-void Process::parked_in_client() { park(State::waiting_client); }
+void Process::parked_in_client() {
+    park(State::waiting_client);
+}
 
 bool Process::runnable_now() {
     switch (state_) {
-        case State::ready: return true;
+        case State::ready:
+            return true;
         // Parked where poll said nothing: unless something happened since, it still would.
-        case State::waiting_client: return world_.epoch() != parked_epoch_;
-        case State::sleeping: return world_.now_ns() >= wake_ns_;
+        case State::waiting_client:
+            return world_.epoch() != parked_epoch_;
+        case State::sleeping:
+            return world_.now_ns() >= wake_ns_;
         case State::waiting_poll:
             if (world_.now_ns() >= wake_ns_) return true;
             if (world_.epoch() == parked_epoch_) return false;
             parked_epoch_ = world_.epoch();
             return ::poll(wait_fds_.data(), wait_fds_.size(), 0) != 0;
-        case State::waiting_cond: return world_.now_ns() >= wake_ns_ || wait_cond_();
-        case State::finished: return false;
+        case State::waiting_cond:
+            return world_.now_ns() >= wake_ns_ || wait_cond_();
+        case State::finished:
+            return false;
     }
     return false;
 }
@@ -357,21 +407,25 @@ void Process::watch(int fd, bool stream) {
     watched_[fd] = Watched{stream, ring};
 }
 
-void Process::unwatch(int fd) { watched_.erase(fd); }
+void Process::unwatch(int fd) {
+    watched_.erase(fd);
+}
 
 void Process::check_watched() {
     for (const auto& [fd, w] : watched_) {
         const short revents = readiness(fd, POLLIN | POLLOUT);
         const int readable = fionread(fd);
         if (readable > 0 && !(revents & POLLIN)) {
-            world_.fail(Verdict::correctness, name_ + ": lost wakeup: " + sock(fd) + " holds " + std::to_string(readable) +
+            world_.fail(Verdict::correctness, name_ + ": lost wakeup: " + sock(fd) + " holds " +
+                                                  std::to_string(readable) +
                                                   " readable bytes but poll says no POLLIN");
             return;
         }
         if (w.stream && w.ring_bytes > 0 && !(revents & POLLOUT)) {
             const int queued = siocoutq(fd);
             if (queued >= 0 && queued < w.ring_bytes) {
-                world_.fail(Verdict::correctness, name_ + ": lost wakeup: " + sock(fd) + " send ring has " +
+                world_.fail(Verdict::correctness, name_ + ": lost wakeup: " + sock(fd) +
+                                                      " send ring has " +
                                                       std::to_string(w.ring_bytes - queued) +
                                                       " bytes free but poll says no POLLOUT");
                 return;
@@ -382,16 +436,21 @@ void Process::check_watched() {
 
 std::string Process::describe_wait() const {
     switch (state_) {
-        case State::waiting_client: return name_ + " blocked in " + waiting_in_;
+        case State::waiting_client:
+            return name_ + " blocked in " + waiting_in_;
         case State::waiting_poll: {
             std::string s = name_ + " polls";
             for (const auto& p : wait_fds_) s += " " + sock(p.fd) + "/" + std::to_string(p.events);
             return s;
         }
-        case State::sleeping: return name_ + " sleeps";
-        case State::waiting_cond: return name_ + " waits for another process";
-        case State::ready: return name_ + " ready";
-        case State::finished: return name_ + " finished";
+        case State::sleeping:
+            return name_ + " sleeps";
+        case State::waiting_cond:
+            return name_ + " waits for another process";
+        case State::ready:
+            return name_ + " ready";
+        case State::finished:
+            return name_ + " finished";
     }
     return name_;
 }

@@ -31,6 +31,7 @@ struct Endpoint {
     static Endpoint of_node(int node, bool ipv6, uint16_t port);
     const sockaddr* sa() const { return reinterpret_cast<const sockaddr*>(&storage); }
     std::string str() const;
+    uint16_t port() const;
 };
 
 // Thrown by Process::fail to leave the process body (caught by the fiber's entry; never
@@ -39,7 +40,8 @@ struct ProcessAbort {};
 
 class Process {
   public:
-    Process(World& world, int node, std::string name, std::function<void(Process&)> body, uint64_t seed);
+    Process(World& world, int node, std::string name, std::function<void(Process&)> body,
+            uint64_t seed);
     ~Process();
 
     World& world() { return world_; }
@@ -59,12 +61,14 @@ class Process {
     long send(int fd, std::span<const uint8_t> data, int flags = 0);
     long sendto(int fd, std::span<const uint8_t> data, const Endpoint& to, int flags = 0);
     long recv(int fd, std::span<uint8_t> buf, int flags = 0, int* msg_flags = nullptr);
-    long recvfrom(int fd, std::span<uint8_t> buf, Endpoint* from, int flags = 0, int* msg_flags = nullptr);
+    long recvfrom(int fd, std::span<uint8_t> buf, Endpoint* from, int flags = 0,
+                  int* msg_flags = nullptr);
     int setsockopt_int(int fd, int level, int name, int value);
     int getsockopt_int(int fd, int level, int name, int* value);
+    int getsockname(int fd, Endpoint* out);
     int set_nonblocking(int fd, bool on);
-    int fionread(int fd);   // bytes readable now (ioctl FIONREAD)
-    int siocoutq(int fd);   // bytes not yet taken by culvertd (ioctl SIOCOUTQ)
+    int fionread(int fd);  // bytes readable now (ioctl FIONREAD)
+    int siocoutq(int fd);  // bytes not yet taken by culvertd (ioctl SIOCOUTQ)
 
     // poll(fd, 0): the revents a real client would see now.
     short readiness(int fd, short events) const;
@@ -123,8 +127,8 @@ class Process {
     std::vector<pollfd> wait_fds_;
     std::function<bool()> wait_cond_;
     uint64_t parked_epoch_ = 0;  // World::epoch() when it parked
-    std::string waiting_in_;  // the client call this process is parked in
-    std::map<int, int> names_;  // fd -> socket number in traces
+    std::string waiting_in_;     // the client call this process is parked in
+    std::map<int, int> names_;   // fd -> socket number in traces
     int next_name_ = 1;
     struct Watched {
         bool stream;

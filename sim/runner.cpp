@@ -13,6 +13,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -22,9 +23,16 @@ namespace culvert::sim {
 namespace {
 
 nlohmann::json to_json(const Outcome& o) {
-    return {{"verdict", static_cast<int>(o.verdict)}, {"scenario", o.scenario},   {"message", o.message},
-            {"trace_hash", o.trace_hash},             {"trace_events", o.trace_events}, {"virtual_ns", o.virtual_ns},
-            {"steps", o.steps},                       {"wall_s", o.wall_s},       {"trace_tail", o.trace_tail},
+    return {{"verdict", static_cast<int>(o.verdict)},
+            {"scenario", o.scenario},
+            {"message", o.message},
+            {"trace_hash", o.trace_hash},
+            {"trace_events", o.trace_events},
+            {"virtual_ns", o.virtual_ns},
+            {"steps", o.steps},
+            {"cpu_s", o.cpu_s},
+            {"wall_s", o.wall_s},
+            {"trace_tail", o.trace_tail},
             {"summary", o.summary}};
 }
 
@@ -38,9 +46,16 @@ Outcome from_json(const nlohmann::json& j) {
     o.virtual_ns = j.at("virtual_ns").get<uint64_t>();
     o.steps = j.at("steps").get<uint64_t>();
     o.wall_s = j.at("wall_s").get<double>();
+    o.cpu_s = j.at("cpu_s").get<double>();
     o.trace_tail = j.at("trace_tail").get<std::string>();
     o.summary = j.at("summary");
     return o;
+}
+
+double cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
 Outcome setup_failure(const std::string& scenario, const std::string& message) {
@@ -51,7 +66,8 @@ Outcome setup_failure(const std::string& scenario, const std::string& message) {
     return o;
 }
 
-Outcome run_here(const RunOptions& options, const ScenarioInfo& info, const std::string& socket_dir) {
+Outcome run_here(const RunOptions& options, const ScenarioInfo& info,
+                 const std::string& socket_dir) {
     auto loader = NodeLoader::get(info.max_nodes, options.node_library);
     if (!loader) return setup_failure(std::string(info.name), loader.error());
     WorldConfig base;
@@ -62,11 +78,14 @@ Outcome run_here(const RunOptions& options, const ScenarioInfo& info, const std:
     ScenarioContext ctx(options.seed, base, (*loader)->apis(info.max_nodes));
     // Wall time is only reported, never consulted by the run.
     const auto t0 = std::chrono::steady_clock::now();
+    const double cpu0 = cpu_seconds();
     info.run(ctx);
+    const double cpu1 = cpu_seconds();
     const auto t1 = std::chrono::steady_clock::now();
     Outcome o;
     o.scenario = std::string(info.name);
     o.wall_s = std::chrono::duration<double>(t1 - t0).count();
+    o.cpu_s = cpu1 - cpu0;
     o.summary = ctx.summary();
     World* w = ctx.world();
     if (!w) return setup_failure(o.scenario, "the scenario made no world");
@@ -98,9 +117,12 @@ std::string reproduce_command(const std::string& scenario, uint64_t seed) {
 
 Outcome run_scenario(const RunOptions& options) {
     const ScenarioInfo* info = pick_scenario(options.scenario, options.seed);
-    if (!info) return setup_failure(options.scenario, "no scenario named '" + options.scenario + "'");
+    if (!info)
+        return setup_failure(options.scenario, "no scenario named '" + options.scenario + "'");
     const std::string socket_dir = make_socket_dir();
-    if (socket_dir.empty()) return setup_failure(std::string(info->name), std::string("mkdtemp: ") + std::strerror(errno));
+    if (socket_dir.empty())
+        return setup_failure(std::string(info->name),
+                             std::string("mkdtemp: ") + std::strerror(errno));
     auto cleanup = [&] {
         std::error_code ec;
         std::filesystem::remove_all(socket_dir, ec);
@@ -110,7 +132,8 @@ Outcome run_scenario(const RunOptions& options) {
         if (!loader) return setup_failure(std::string(info->name), loader.error());
         if (!(*loader)->take(info->max_nodes)) {
             cleanup();
-            return setup_failure(std::string(info->name), "nodes already used in this process: run forked");
+            return setup_failure(std::string(info->name),
+                                 "nodes already used in this process: run forked");
         }
         Outcome o = run_here(options, *info, socket_dir);
         cleanup();
@@ -152,7 +175,9 @@ Outcome run_scenario(const RunOptions& options) {
     bool hung = false;
     char buf[65536];
     for (;;) {
-        const double left = options.wall_timeout_s - std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double left =
+            options.wall_timeout_s -
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (left <= 0) {
             hung = true;
             kill(pid, SIGKILL);
@@ -172,12 +197,14 @@ Outcome run_scenario(const RunOptions& options) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     cleanup();
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!hung && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !text.empty()) {
         try {
             return from_json(nlohmann::json::parse(text));
         } catch (const std::exception& e) {
-            return setup_failure(std::string(info->name), std::string("unreadable result from the child: ") + e.what());
+            return setup_failure(std::string(info->name),
+                                 std::string("unreadable result from the child: ") + e.what());
         }
     }
     Outcome o;
@@ -185,12 +212,15 @@ Outcome run_scenario(const RunOptions& options) {
     o.scenario = std::string(info->name);
     o.wall_s = wall;
     if (hung) {
-        o.message = "hung: no result after " + std::to_string(options.wall_timeout_s) + " s of wall time (killed)";
+        o.message = "hung: no result after " + std::to_string(options.wall_timeout_s) +
+                    " s of wall time (killed)";
     } else if (WIFSIGNALED(status)) {
-        o.message = std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" +
-                    (sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?") + ")";
+        const char* abbrev = sigabbrev_np(WTERMSIG(status));
+        o.message = "killed by signal " + std::to_string(WTERMSIG(status)) + " (SIG" +
+                    (abbrev ? abbrev : "?") + ")";
     } else {
-        o.message = "the run exited with status " + std::to_string(WEXITSTATUS(status)) + " and no result";
+        o.message =
+            "the run exited with status " + std::to_string(WEXITSTATUS(status)) + " and no result";
     }
     return o;
 }

@@ -17,23 +17,24 @@ namespace culvert::sim {
 struct RunOptions {
     std::string scenario = "random";
     uint64_t seed = 1;
-    std::string pcap_path;          // write the wire here
+    std::string pcap_path;           // write the wire here
     std::FILE* trace_out = nullptr;  // echo every trace line here (from the child)
-    bool fork = true;               // false: run here (nodes can then be used only once)
-    double wall_timeout_s = 120;    // a child running longer than this is killed (hang)
-    std::string node_library;       // empty: the default search
+    bool fork = true;                // false: run here (nodes can then be used only once)
+    double wall_timeout_s = 120;     // a child running longer than this is killed (hang)
+    std::string node_library;        // empty: the default search
 };
 
 struct Outcome {
     Verdict verdict = Verdict::pass;
-    std::string scenario;           // the one that ran ("random" resolved)
+    std::string scenario;  // the one that ran ("random" resolved)
     std::string message;
     uint64_t trace_hash = 0;
     uint64_t trace_events = 0;
     uint64_t virtual_ns = 0;
     uint64_t steps = 0;
     double wall_s = 0;
-    std::string trace_tail;         // the last trace lines, for failure reports
+    double cpu_s = 0;        // CPU time of the run itself (load on the machine does not inflate it)
+    std::string trace_tail;  // the last trace lines, for failure reports
     nlohmann::json summary = nlohmann::json::object();
 };
 

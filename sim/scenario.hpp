@@ -22,7 +22,10 @@ namespace culvert::sim {
 class ScenarioContext {
   public:
     ScenarioContext(uint64_t seed, WorldConfig base, std::vector<const culvert_sim_node_api*> apis)
-        : seed_(seed), rng_(Rng(seed).derive(0x5ce7a210)), base_(std::move(base)), apis_(std::move(apis)) {}
+        : seed_(seed),
+          rng_(Rng(seed).derive(0x5ce7a210)),
+          base_(std::move(base)),
+          apis_(std::move(apis)) {}
 
     uint64_t seed() const { return seed_; }
     Rng& rng() { return rng_; }

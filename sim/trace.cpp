@@ -12,7 +12,8 @@ void Trace::mix(std::string_view bytes) {
 
 void Trace::add(uint64_t t_ns, std::string_view text) {
     char stamp[32];
-    const int n = std::snprintf(stamp, sizeof stamp, "%llu.%09llu ", static_cast<unsigned long long>(t_ns / 1'000'000'000),
+    const int n = std::snprintf(stamp, sizeof stamp, "%llu.%09llu ",
+                                static_cast<unsigned long long>(t_ns / 1'000'000'000),
                                 static_cast<unsigned long long>(t_ns % 1'000'000'000));
     std::string line;
     line.reserve(static_cast<size_t>(n) + text.size() + 1);

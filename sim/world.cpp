@@ -33,11 +33,16 @@ std::string time_str(uint64_t ns) {
 
 const char* verdict_name(Verdict v) {
     switch (v) {
-        case Verdict::pass: return "pass";
-        case Verdict::correctness: return "correctness failure";
-        case Verdict::liveness: return "liveness failure";
-        case Verdict::crash: return "crash";
-        case Verdict::setup: return "setup failure";
+        case Verdict::pass:
+            return "pass";
+        case Verdict::correctness:
+            return "correctness failure";
+        case Verdict::liveness:
+            return "liveness failure";
+        case Verdict::crash:
+            return "crash";
+        case Verdict::setup:
+            return "setup failure";
     }
     return "?";
 }
@@ -77,8 +82,8 @@ World::~World() {
 
 bool World::start() {
     if (config_.nodes != nodes()) {
-        fail(Verdict::setup, "world config wants " + std::to_string(config_.nodes) + " nodes, got " +
-                                 std::to_string(nodes()));
+        fail(Verdict::setup, "world config wants " + std::to_string(config_.nodes) +
+                                 " nodes, got " + std::to_string(nodes()));
         return false;
     }
     if (!config_.pcap_path.empty()) {
@@ -111,8 +116,8 @@ bool World::start() {
         apis_[static_cast<size_t>(i)]->set_idle_hook(&World::idle_hook, this);
     }
     started_ = true;
-    trace_.add(now_ns_, "world seed=" + std::to_string(config_.seed) + " nodes=" + std::to_string(nodes()) +
-                            " mtu=" + std::to_string(config_.mtu));
+    trace_.add(now_ns_, "world seed=" + std::to_string(config_.seed) + " nodes=" +
+                            std::to_string(nodes()) + " mtu=" + std::to_string(config_.mtu));
     return true;
 }
 
@@ -121,7 +126,8 @@ Process& World::spawn(int node, std::string name, std::function<void(Process&)> 
         if (p->node() == node && p->state() != Process::State::finished)
             fail(Verdict::setup, "node " + std::to_string(node) + " already runs a process");
     const uint64_t seed = Rng(config_.seed).derive(0x9c0000u + processes_.size()).next();
-    processes_.push_back(std::make_unique<Process>(*this, node, std::move(name), std::move(body), seed));
+    processes_.push_back(
+        std::make_unique<Process>(*this, node, std::move(name), std::move(body), seed));
     return *processes_.back();
 }
 
@@ -156,8 +162,10 @@ nlohmann::json World::status(int node) {
 
 void World::on_wire(const WireEvent& e) {
     if (config_.trace_wire) {
-        std::string line = "wire " + std::to_string(e.src) + ">" + (e.dst < 0 ? std::string("?") : std::to_string(e.dst)) +
-                           " #" + std::to_string(e.frame_id) + " " + describe(*e.info) + " " + fate_name(e.fate);
+        std::string line = "wire " + std::to_string(e.src) + ">" +
+                           (e.dst < 0 ? std::string("?") : std::to_string(e.dst)) + " #" +
+                           std::to_string(e.frame_id) + " " + describe(*e.info) + " " +
+                           fate_name(e.fate);
         if (e.fate == Fate::delivered) line += "@" + time_str(e.arrive_ns);
         if (e.duplicate) line += " dup";
         if (e.reordered) line += " reordered";
@@ -178,9 +186,9 @@ bool World::step() {
     for (int i = 0; i < nodes(); ++i) {
         const size_t k = static_cast<size_t>(i);
         const auto* api = apis_[k];
-        // A node with no frame, no due timer, no request and no recent activity would do
-        // nothing: skip it (the cheap poll of pending() instead of a whole step).
-        if (!delivered_[k] && !node_busy_[k] && timer_ns_[k] > now_ns_ && !api->pending()) continue;
+        // A node with no frame, no due timer and no process activity since its last step
+        // has nothing to do (its requests and notifications come only from its process).
+        if (!delivered_[k] && !node_busy_[k] && timer_ns_[k] > now_ns_) continue;
         ++epoch_;
         const uint64_t next_ms = api->step(now_ms);
         timer_ns_[k] = next_ms == UINT64_MAX ? UINT64_MAX : next_ms * 1'000'000;
@@ -204,14 +212,19 @@ bool World::step() {
         running_ = p.get();
         p->resume();
         running_ = nullptr;
+        const size_t k = static_cast<size_t>(p->node());
         if (p->progress()) {
             active = true;
             ++epoch_;
-            node_busy_[static_cast<size_t>(p->node())] = 1;
+            node_busy_[k] = 1;
+        } else if (apis_[k]->pending()) {
+            // Back in the same wait, but on the way it may have written a ring and notified
+            // culvertd: then its node must step before time moves.
+            active = true;
+            node_busy_[k] = 1;
         }
         if (failure_) return false;
     }
-    for (auto* api : apis_) active |= api->pending() != 0;
     return active;
 }
 
@@ -220,7 +233,8 @@ uint64_t World::next_event_ns() const {
     for (uint64_t t : timer_ns_) next = std::min(next, t);
     for (const auto& p : processes_) {
         const auto s = p->state();
-        if (s == Process::State::sleeping || s == Process::State::waiting_poll || s == Process::State::waiting_cond)
+        if (s == Process::State::sleeping || s == Process::State::waiting_poll ||
+            s == Process::State::waiting_cond)
             next = std::min(next, p->wake_ns());
     }
     return next;
@@ -233,9 +247,13 @@ std::string World::waiting_report() const {
     return r;
 }
 
-bool World::run() { return loop(config_.deadline_ns, true, {}); }
+bool World::run() {
+    return loop(config_.deadline_ns, true, {});
+}
 
-bool World::run_until(uint64_t until_ns, const std::function<bool()>& done) { return loop(until_ns, false, done); }
+bool World::run_until(uint64_t until_ns, const std::function<bool()>& done) {
+    return loop(until_ns, false, done);
+}
 
 bool World::loop(uint64_t until_ns, bool until_processes_end, const std::function<bool()>& done) {
     uint64_t same_instant = 0;
@@ -261,8 +279,11 @@ bool World::loop(uint64_t until_ns, bool until_processes_end, const std::functio
             now_ns_ = until_ns;
             if (until_processes_end) {
                 // What every stack holds goes into the trace: the first thing to look at.
-                for (int i = 0; i < nodes(); ++i) trace_.add(now_ns_, "node " + std::to_string(i) + " status " + status(i).dump());
-                fail(Verdict::liveness, "deadline " + time_str(until_ns) + " s reached; still waiting:" + waiting_report());
+                for (int i = 0; i < nodes(); ++i)
+                    trace_.add(now_ns_,
+                               "node " + std::to_string(i) + " status " + status(i).dump());
+                fail(Verdict::liveness, "deadline " + time_str(until_ns) +
+                                            " s reached; still waiting:" + waiting_report());
                 break;
             }
             step();

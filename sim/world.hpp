@@ -51,10 +51,10 @@ struct WorldConfig {
     bool check_readiness = false;               // the wakeup oracle after every step
     std::string socket_dir;                     // control sockets live here
     uint64_t segment_bytes = 64ull << 20;
-    std::string pcap_path;                      // every frame as it leaves a node
+    std::string pcap_path;  // every frame as it leaves a node
     bool keep_trace = false;
     std::FILE* echo_trace = nullptr;
-    bool trace_wire = true;                     // a line per frame decision
+    bool trace_wire = true;  // a line per frame decision
 };
 
 class World {
@@ -93,7 +93,9 @@ class World {
     const std::optional<Failure>& failure() const { return failure_; }
 
     // Scenario hooks: more wire observers, and checks run after every step.
-    void observe_wire(std::function<void(const WireEvent&)> observer) { wire_observers_.push_back(std::move(observer)); }
+    void observe_wire(std::function<void(const WireEvent&)> observer) {
+        wire_observers_.push_back(std::move(observer));
+    }
     void after_each_step(std::function<void()> check) { step_checks_.push_back(std::move(check)); }
 
     // Numbers for reports.
@@ -110,7 +112,7 @@ class World {
     bool aborting() const { return failure_.has_value(); }
 
   private:
-    bool step();              // one scheduler step at now; true if more may happen at now
+    bool step();  // one scheduler step at now; true if more may happen at now
     bool loop(uint64_t until_ns, bool until_processes_end, const std::function<bool()>& done);
     uint64_t next_event_ns() const;
     void on_wire(const WireEvent& e);

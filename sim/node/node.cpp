@@ -128,8 +128,10 @@ size_t status_json(char* buf, size_t buf_bytes) {
     nlohmann::json j = nlohmann::json::parse(g_node->stack->status_json());
     j["lwip_stats"] = culvert::sim::lwip_stats_json();
     const auto st = g_node->backend->stats();
-    j["backend"] = {{"rx_frames", st.rx_frames}, {"tx_frames", st.tx_frames},
-                    {"rx_dropped", st.rx_dropped}, {"tx_dropped", st.tx_dropped}};
+    j["backend"] = {{"rx_frames", st.rx_frames},
+                    {"tx_frames", st.tx_frames},
+                    {"rx_dropped", st.rx_dropped},
+                    {"tx_dropped", st.tx_dropped}};
     const std::string text = j.dump();
     if (buf && buf_bytes) {
         const size_t n = std::min(buf_bytes - 1, text.size());
@@ -139,7 +141,9 @@ size_t status_json(char* buf, size_t buf_bytes) {
     return text.size();
 }
 
-void resources(culvert_sim_node_resources* out) { culvert::sim::lwip_resources(*out); }
+void resources(culvert_sim_node_resources* out) {
+    culvert::sim::lwip_resources(*out);
+}
 
 void destroy() {
     if (!g_node) return;
@@ -150,7 +154,9 @@ void destroy() {
 
 // The C hook returns int; the client's takes bool: adapt through this node's one slot.
 culvert_sim_idle_hook g_hook = nullptr;
-bool call_hook(void* arg) { return g_hook(arg) != 0; }
+bool call_hook(void* arg) {
+    return g_hook(arg) != 0;
+}
 
 void set_idle_hook(culvert_sim_idle_hook hook, void* arg) {
     g_hook = hook;
@@ -165,29 +171,47 @@ int track(long r) {
 int socket_(int domain, int type, int protocol) {
     return track(result_of(Client::instance().socket(domain, type, protocol)));
 }
-int bind_(int fd, const sockaddr* a, socklen_t l) { return result_of(Client::instance().bind(fd, a, l)); }
-int listen_(int fd, int backlog) { return result_of(Client::instance().listen(fd, backlog)); }
+int bind_(int fd, const sockaddr* a, socklen_t l) {
+    return result_of(Client::instance().bind(fd, a, l));
+}
+int listen_(int fd, int backlog) {
+    return result_of(Client::instance().listen(fd, backlog));
+}
 int accept4_(int fd, sockaddr* a, socklen_t* l, int flags) {
     return track(result_of(Client::instance().accept4(fd, a, l, flags)));
 }
-int connect_(int fd, const sockaddr* a, socklen_t l) { return result_of(Client::instance().connect(fd, a, l)); }
-int shutdown_(int fd, int how) { return result_of(Client::instance().shutdown(fd, how)); }
+int connect_(int fd, const sockaddr* a, socklen_t l) {
+    return result_of(Client::instance().connect(fd, a, l));
+}
+int shutdown_(int fd, int how) {
+    return result_of(Client::instance().shutdown(fd, how));
+}
 int close_(int fd) {
     const long r = result_of(Client::instance().close(fd));
     if (r == 0) g_node->client_fds.erase(fd);
     return static_cast<int>(r);
 }
-ssize_t sendmsg_(int fd, const msghdr* m, int flags) { return result_of(Client::instance().sendmsg(fd, m, flags)); }
-ssize_t recvmsg_(int fd, msghdr* m, int flags) { return result_of(Client::instance().recvmsg(fd, m, flags)); }
+ssize_t sendmsg_(int fd, const msghdr* m, int flags) {
+    return result_of(Client::instance().sendmsg(fd, m, flags));
+}
+ssize_t recvmsg_(int fd, msghdr* m, int flags) {
+    return result_of(Client::instance().recvmsg(fd, m, flags));
+}
 int getsockopt_(int fd, int level, int name, void* v, socklen_t* l) {
     return result_of(Client::instance().getsockopt(fd, level, name, v, l));
 }
 int setsockopt_(int fd, int level, int name, const void* v, socklen_t l) {
     return result_of(Client::instance().setsockopt(fd, level, name, v, l));
 }
-int getsockname_(int fd, sockaddr* a, socklen_t* l) { return result_of(Client::instance().getsockname(fd, a, l)); }
-int getpeername_(int fd, sockaddr* a, socklen_t* l) { return result_of(Client::instance().getpeername(fd, a, l)); }
-int fcntl_(int fd, int cmd, long arg) { return static_cast<int>(result_of(Client::instance().fcntl(fd, cmd, arg))); }
+int getsockname_(int fd, sockaddr* a, socklen_t* l) {
+    return result_of(Client::instance().getsockname(fd, a, l));
+}
+int getpeername_(int fd, sockaddr* a, socklen_t* l) {
+    return result_of(Client::instance().getpeername(fd, a, l));
+}
+int fcntl_(int fd, int cmd, long arg) {
+    return static_cast<int>(result_of(Client::instance().fcntl(fd, cmd, arg)));
+}
 int ioctl_(int fd, unsigned long request, void* arg) {
     return static_cast<int>(result_of(Client::instance().ioctl(fd, request, arg)));
 }
@@ -202,7 +226,8 @@ void kill_client() {
         socklen_t len = sizeof peer;
         if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) continue;
         if (peer.sun_family != AF_UNIX || len <= offsetof(sockaddr_un, sun_path)) continue;
-        if (std::strncmp(peer.sun_path, g_node->socket_path.c_str(), sizeof peer.sun_path) != 0) continue;
+        if (std::strncmp(peer.sun_path, g_node->socket_path.c_str(), sizeof peer.sun_path) != 0)
+            continue;
         // culvertd sees the hang-up and releases the client's sockets, as after an exit.
         // (shutdown, not close: the dead client's table still names this fd.)
         ::shutdown(fd, SHUT_RDWR);
@@ -242,6 +267,7 @@ const culvert_sim_node_api kApi = {
 
 }  // namespace
 
-extern "C" __attribute__((visibility("default"))) const culvert_sim_node_api* culvert_sim_node_get_api(void) {
+extern "C" __attribute__((visibility("default"))) const culvert_sim_node_api*
+culvert_sim_node_get_api(void) {
     return &kApi;
 }

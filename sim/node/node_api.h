@@ -18,26 +18,26 @@ extern "C" {
 #define CULVERT_SIM_NODE_ABI_VERSION 1u
 
 struct culvert_sim_node_config {
-    uint64_t seed;            /* lwIP's random source (ISNs, ports) */
-    const char* socket_path;  /* culvertd's control socket for this node */
+    uint64_t seed;           /* lwIP's random source (ISNs, ports) */
+    const char* socket_path; /* culvertd's control socket for this node */
     uint8_t mac[6];
     uint8_t ipv4[4];
     uint8_t ipv4_prefix_len;
     uint8_t has_ipv6;
     uint8_t ipv6[16];
-    uint16_t mtu;                /* IP MTU of the node's only interface */
-    uint64_t segment_bytes;      /* shared segment per client */
-    uint32_t tx_queue_frames;    /* frames the backend holds before tx_burst pushes back */
+    uint16_t mtu;             /* IP MTU of the node's only interface */
+    uint64_t segment_bytes;   /* shared segment per client */
+    uint32_t tx_queue_frames; /* frames the backend holds before tx_burst pushes back */
 };
 
 /* What a node's lwIP holds right now (cheap; the full picture is status_json). */
 struct culvert_sim_node_resources {
-    uint64_t tcp_pcbs;         /* every state but LISTEN, TIME_WAIT included */
+    uint64_t tcp_pcbs; /* every state but LISTEN, TIME_WAIT included */
     uint64_t tcp_listen_pcbs;
     uint64_t udp_pcbs;
-    uint64_t pbuf_pool;        /* received-frame buffers */
-    uint64_t pool_items;       /* every lwIP memory pool item in use */
-    uint64_t heap_bytes;       /* lwIP's heap (PBUF_RAM pbufs and friends) */
+    uint64_t pbuf_pool;  /* received-frame buffers */
+    uint64_t pool_items; /* every lwIP memory pool item in use */
+    uint64_t heap_bytes; /* lwIP's heap (PBUF_RAM pbufs and friends) */
 };
 
 /* Where a blocking client call would sleep it calls this instead; it must make progress and

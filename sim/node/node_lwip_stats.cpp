@@ -16,8 +16,9 @@ const char* const kPoolNames[] = {
 static_assert(sizeof kPoolNames / sizeof kPoolNames[0] == MEMP_MAX);
 
 nlohmann::json proto(const stats_proto& p) {
-    return {{"xmit", p.xmit},     {"recv", p.recv},     {"drop", p.drop},       {"chkerr", p.chkerr},
-            {"lenerr", p.lenerr}, {"memerr", p.memerr}, {"proterr", p.proterr}, {"err", p.err}};
+    return {{"xmit", p.xmit},       {"recv", p.recv},     {"drop", p.drop},
+            {"chkerr", p.chkerr},   {"lenerr", p.lenerr}, {"memerr", p.memerr},
+            {"proterr", p.proterr}, {"err", p.err}};
 }
 
 }  // namespace

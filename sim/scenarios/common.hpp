@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,7 +43,8 @@ std::vector<nlohmann::json> baseline(World& world);
 bool wait_until_released(World& world, const std::vector<nlohmann::json>& base, uint64_t max_ns);
 // Every socket, pcb, pbuf, lwIP pool and segment byte is back to the baseline; fails the
 // world (correctness) otherwise. `killed[i]`: node i's client was killed (no session).
-void check_released(World& world, const std::vector<nlohmann::json>& base, const std::vector<bool>& killed = {});
+void check_released(World& world, const std::vector<nlohmann::json>& base,
+                    const std::vector<bool>& killed = {});
 
 // --- TCP stream programs ---
 
@@ -65,20 +67,28 @@ struct StreamPlan {
     bool server_blocking = false;
     uint64_t max_chunk = 65536;
     bool nodelay = false;
-    bool peek_sometimes = false;      // MSG_PEEK before some reads
-    bool waitall_sometimes = false;   // MSG_WAITALL on some blocking reads
-    uint64_t think_max_ns = 0;        // a process pauses up to this long between operations
-    bool strict_readiness = false;    // non-blocking: a poll-reported event must not EAGAIN
-    bool watch = false;               // register established sockets with the oracle
-    uint64_t key = 1;                 // pattern keys derive from this
+    bool peek_sometimes = false;     // MSG_PEEK before some reads
+    bool waitall_sometimes = false;  // MSG_WAITALL on some blocking reads
+    uint64_t think_max_ns = 0;       // a process pauses up to this long between operations
+    bool strict_readiness = false;   // non-blocking: a poll-reported event must not EAGAIN
+    bool watch = false;              // register established sockets with the oracle
+    uint64_t key = 1;                // pattern keys derive from this
     // Set by the server once it listens (the client waits for it, as a test harness would).
     bool listening = false;
+    // lwIP drops a half-open connection (SYN-RCVD) after a fixed 20 s: if the handshake's
+    // last ACK and the client's retransmissions are all lost meanwhile, the client's next
+    // segment is answered with RST (Linux: the same after ~63 s). Harness bookkeeping for it:
+    // the client ports the server accepted, and the connections that expired unaccepted.
+    std::set<uint16_t> accepted_ports;
+    std::set<uint32_t> expired;
+    size_t expected_accepts() const { return conns.size() - expired.size(); }
 };
 
 struct StreamTotals {
     uint64_t verified_bytes = 0;
     uint64_t conns_done = 0;
     uint64_t spurious_wakeups = 0;
+    uint64_t half_open_expired = 0;
 };
 
 void stream_server(Process& p, StreamPlan& plan, StreamTotals& totals);

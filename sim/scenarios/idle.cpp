@@ -18,7 +18,8 @@ void idle(ScenarioContext& ctx) {
     c.deadline_ns = 900 * kSec;
     World* w = ctx.make_world(c);
     if (!w) return;
-    for (int a = 0; a < 2; ++a) w->wire().link(a, 1 - a).latency_ns = rng.log_range(10'000, 50 * kMs);
+    for (int a = 0; a < 2; ++a)
+        w->wire().link(a, 1 - a).latency_ns = rng.log_range(10'000, 50 * kMs);
     const uint64_t idle_ns = 600 * kSec;
     const uint16_t port = static_cast<uint16_t>(rng.range(1024, 60000));
     const bool keepidle = rng.chance(0.5);  // probes every 75 s, or lwIP's 2-hour default
@@ -35,9 +36,13 @@ void idle(ScenarioContext& ctx) {
         p.close(l);
         char buf[64] = {};
         // Blocked in recv for the whole idle period.
-        const long r = p.recv(s, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf), sizeof hello), MSG_WAITALL);
-        p.check(r == static_cast<long>(sizeof hello) && std::memcmp(buf, hello, sizeof hello) == 0, "recv after idling: " + std::to_string(r));
-        p.check(p.send(s, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(hello), sizeof hello)) == sizeof hello, "send failed");
+        const long r = p.recv(s, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf), sizeof hello),
+                              MSG_WAITALL);
+        p.check(r == static_cast<long>(sizeof hello) && std::memcmp(buf, hello, sizeof hello) == 0,
+                "recv after idling: " + std::to_string(r));
+        p.check(p.send(s, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(hello),
+                                                   sizeof hello)) == sizeof hello,
+                "send failed");
         uint8_t b[8];
         p.check(p.recv(s, b) == 0, "expected EOF");
         p.close(s);
@@ -51,9 +56,12 @@ void idle(ScenarioContext& ctx) {
         idle_started = p.now_ns();
         p.sleep(idle_ns);
         idle_ended = p.now_ns();
-        p.check(p.send(s, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(hello), sizeof hello)) == sizeof hello, "send failed");
+        p.check(p.send(s, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(hello),
+                                                   sizeof hello)) == sizeof hello,
+                "send failed");
         char buf[64] = {};
-        const long r = p.recv(s, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf), sizeof hello), MSG_WAITALL);
+        const long r = p.recv(s, std::span<uint8_t>(reinterpret_cast<uint8_t*>(buf), sizeof hello),
+                              MSG_WAITALL);
         p.check(r == static_cast<long>(sizeof hello), "reply after idling: " + std::to_string(r));
         p.shutdown(s, SHUT_WR);
         uint8_t b[8];
@@ -62,14 +70,17 @@ void idle(ScenarioContext& ctx) {
     });
     uint64_t keepalives = 0;
     w->observe_wire([&](const WireEvent& e) {
-        if (e.info->l4 == L4::tcp && e.sent_ns > idle_started && idle_started && !idle_ended) keepalives++;
+        if (e.info->l4 == L4::tcp && e.sent_ns > idle_started && idle_started && !idle_ended)
+            keepalives++;
     });
     const bool ok = w->run();
     ctx.summary()["idle_s"] = (idle_ended - idle_started) / kSec;
     ctx.summary()["tcp_frames_while_idle"] = keepalives;
     ctx.summary()["steps"] = w->steps();
     if (!ok) return;
-    if (keepidle && keepalives < 8) w->fail(Verdict::correctness, "only " + std::to_string(keepalives) + " keepalive frames in ten idle minutes");
+    if (keepidle && keepalives < 8)
+        w->fail(Verdict::correctness,
+                "only " + std::to_string(keepalives) + " keepalive frames in ten idle minutes");
 }
 
 }  // namespace culvert::sim::scenarios

@@ -14,5 +14,8 @@ void flow(ScenarioContext& ctx);
 void wakeup(ScenarioContext& ctx);
 void teardown(ScenarioContext& ctx);
 void idle(ScenarioContext& ctx);
+void fault_correctness(ScenarioContext& ctx);
+void fault_liveness(ScenarioContext& ctx);
+void fault_crash(ScenarioContext& ctx);
 
 }  // namespace culvert::sim::scenarios

@@ -21,11 +21,16 @@ enum class Kind { orderly, unread_close, refused, listener_close, kill };
 
 const char* kind_name(Kind k) {
     switch (k) {
-        case Kind::orderly: return "orderly";
-        case Kind::unread_close: return "unread-close";
-        case Kind::refused: return "refused";
-        case Kind::listener_close: return "listener-close";
-        case Kind::kill: return "kill";
+        case Kind::orderly:
+            return "orderly";
+        case Kind::unread_close:
+            return "unread-close";
+        case Kind::refused:
+            return "refused";
+        case Kind::listener_close:
+            return "listener-close";
+        case Kind::kill:
+            return "kill";
     }
     return "?";
 }
@@ -45,6 +50,10 @@ struct Case {
     bool server_done = false;
     bool client_done = false;
     uint64_t rst_from_client = 0, rst_from_server = 0;  // RST segments sent on this port
+    // culvertd's aborts (counters.tcp_resets_sent) per node when the case ended. A stray
+    // segment that meets a closed port is answered with RST by lwIP itself (as by Linux),
+    // which is no abort; an orderly close must cause none.
+    uint64_t aborts_after[2] = {0, 0};
 };
 
 // Keepalive probes every second after 5 idle seconds: a peer whose RST was lost is found
@@ -65,7 +74,8 @@ long read_to_eof(Process& p, int fd, uint64_t key, uint64_t expect_max) {
         if (r < 0) return r;
         if (r == 0) return static_cast<long>(got);
         p.check(got + static_cast<uint64_t>(r) <= expect_max, "more bytes than were sent");
-        p.check(Pattern::mismatch(key, got, std::span<const uint8_t>(buf.data(), static_cast<size_t>(r))) < 0,
+        p.check(Pattern::mismatch(key, got,
+                                  std::span<const uint8_t>(buf.data(), static_cast<size_t>(r))) < 0,
                 "a byte arrived changed");
         got += static_cast<uint64_t>(r);
     }
@@ -84,7 +94,8 @@ void write_all(Process& p, int fd, uint64_t key, uint64_t n) {
 
 int connect_to(Process& p, Case& c) {
     p.wait_until([&] { return c.ready; });
-    const int fd = p.socket(c.ipv6 ? AF_INET6 : AF_INET, SOCK_STREAM | (c.nonblocking_connect ? SOCK_NONBLOCK : 0));
+    const int fd = p.socket(c.ipv6 ? AF_INET6 : AF_INET,
+                            SOCK_STREAM | (c.nonblocking_connect ? SOCK_NONBLOCK : 0));
     p.check(fd >= 0, "socket failed");
     const Endpoint to = Endpoint::of_node(c.server_node, c.ipv6, c.port);
     int r = p.connect(fd, to);
@@ -120,7 +131,8 @@ void server_half(Process& p, Case& c) {
             p.check(s >= 0, "accept failed");
             p.close(l);
             const long up = read_to_eof(p, s, c.key, c.up);
-            p.check(up == static_cast<long>(c.up), "orderly: read " + std::to_string(up) + " of " + std::to_string(c.up));
+            p.check(up == static_cast<long>(c.up),
+                    "orderly: read " + std::to_string(up) + " of " + std::to_string(c.up));
             write_all(p, s, c.key + 1, c.down);
             p.check(p.close(s) == 0, "close failed");
             break;
@@ -134,10 +146,13 @@ void server_half(Process& p, Case& c) {
             write_all(p, s, c.key, c.down);
             // The client closes with our bytes unread: its stack resets the connection.
             const long r = read_to_eof(p, s, c.key + 1, 0);
-            p.check(r == -ECONNRESET, "unread-close: the peer's reset should read ECONNRESET, got " + std::to_string(r));
+            p.check(
+                r == -ECONNRESET,
+                "unread-close: the peer's reset should read ECONNRESET, got " + std::to_string(r));
             const uint8_t one = 1;
             const long w = p.send(s, std::span<const uint8_t>(&one, 1), MSG_NOSIGNAL);
-            p.check(w == -EPIPE || w == -ECONNRESET, "send after a reset should fail with EPIPE, got " + std::to_string(w));
+            p.check(w == -EPIPE || w == -ECONNRESET,
+                    "send after a reset should fail with EPIPE, got " + std::to_string(w));
             p.check(p.close(s) == 0, "close failed");
             break;
         }
@@ -165,18 +180,21 @@ void client_half(Process& p, Case& c) {
             write_all(p, s, c.key, c.up);
             p.check(p.shutdown(s, SHUT_WR) == 0, "shutdown failed");
             const long down = read_to_eof(p, s, c.key + 1, c.down);
-            p.check(down == static_cast<long>(c.down), "orderly: read " + std::to_string(down) + " of " + std::to_string(c.down));
+            p.check(down == static_cast<long>(c.down),
+                    "orderly: read " + std::to_string(down) + " of " + std::to_string(c.down));
             if (c.hold) {
                 // Both FINs are done: lwIP keeps TIME_WAIT for 2 MSL and then frees the pcb
                 // on its own. The socket must stay usable and harmless meanwhile and after.
                 p.sleep(150 * kSec);
                 int err = -1;
-                p.check(p.getsockopt_int(s, SOL_SOCKET, SO_ERROR, &err) == 0 && err == 0, "SO_ERROR after TIME_WAIT");
+                p.check(p.getsockopt_int(s, SOL_SOCKET, SO_ERROR, &err) == 0 && err == 0,
+                        "SO_ERROR after TIME_WAIT");
                 uint8_t b[8];
                 const long r = p.recv(s, b, MSG_DONTWAIT);
                 p.check(r == 0, "recv after EOF should return 0, got " + std::to_string(r));
                 const long w = p.send(s, std::span<const uint8_t>(b, 1), MSG_NOSIGNAL);
-                p.check(w == -EPIPE, "send after shutdown should fail with EPIPE, got " + std::to_string(w));
+                p.check(w == -EPIPE,
+                        "send after shutdown should fail with EPIPE, got " + std::to_string(w));
             }
             p.check(p.close(s) == 0, "close failed");
             break;
@@ -191,7 +209,9 @@ void client_half(Process& p, Case& c) {
         }
         case Kind::refused: {
             const int s = connect_to(p, c);
-            p.check(s == -ECONNREFUSED, "connect to a closed port should fail with ECONNREFUSED, got " + std::to_string(s));
+            p.check(
+                s == -ECONNREFUSED,
+                "connect to a closed port should fail with ECONNREFUSED, got " + std::to_string(s));
             break;
         }
         case Kind::listener_close: {
@@ -206,14 +226,17 @@ void client_half(Process& p, Case& c) {
             const long w = p.send(s, std::span<const uint8_t>(&one, 1), MSG_NOSIGNAL);
             uint8_t b[8];
             const long r = p.recv(s, b);
-            const bool reset_on_send = (w == -ECONNRESET || w == -EPIPE) && (r == 0 || r == -ECONNRESET);
+            const bool reset_on_send =
+                (w == -ECONNRESET || w == -EPIPE) && (r == 0 || r == -ECONNRESET);
             const bool reset_on_recv = w == 1 && r == -ECONNRESET;
-            p.check(reset_on_send || reset_on_recv, "a connection reset by a closing listener: send " + std::to_string(w) +
-                                                        ", recv " + std::to_string(r));
+            p.check(reset_on_send || reset_on_recv,
+                    "a connection reset by a closing listener: send " + std::to_string(w) +
+                        ", recv " + std::to_string(r));
             p.check(p.close(s) == 0, "close failed");
             break;
         }
-        case Kind::kill: break;
+        case Kind::kill:
+            break;
     }
     c.client_done = true;
 }
@@ -236,9 +259,12 @@ void run_kill(Process& p, Case& c, bool victim, std::vector<bool>& killed) {
                 const size_t k = static_cast<size_t>(std::min<uint64_t>(c.down - sent, buf.size()));
                 Pattern::fill(c.key + 1, sent, std::span<uint8_t>(buf.data(), k));
                 const long w = p.send(s, std::span<const uint8_t>(buf.data(), k), MSG_NOSIGNAL);
-                if (w > 0) sent += static_cast<uint64_t>(w);
-                else if (w == -EPIPE || w == -ECONNRESET) reset = true;
-                else p.check(w == -EAGAIN, "send failed: " + std::to_string(w));
+                if (w > 0)
+                    sent += static_cast<uint64_t>(w);
+                else if (w == -EPIPE || w == -ECONNRESET)
+                    reset = true;
+                else
+                    p.check(w == -EAGAIN, "send failed: " + std::to_string(w));
             }
             const long r = p.recv(s, buf);
             if (r == 0) break;
@@ -247,7 +273,9 @@ void run_kill(Process& p, Case& c, bool victim, std::vector<bool>& killed) {
                 break;
             }
             if (r > 0) {
-                p.check(Pattern::mismatch(c.key, got, std::span<const uint8_t>(buf.data(), static_cast<size_t>(r))) < 0,
+                p.check(Pattern::mismatch(
+                            c.key, got,
+                            std::span<const uint8_t>(buf.data(), static_cast<size_t>(r))) < 0,
                         "kill: a byte arrived changed");
                 got += static_cast<uint64_t>(r);
                 continue;
@@ -272,8 +300,10 @@ void run_kill(Process& p, Case& c, bool victim, std::vector<bool>& killed) {
         const size_t k = static_cast<size_t>(std::min<uint64_t>(die_after - sent, buf.size()));
         Pattern::fill(c.key, sent, std::span<uint8_t>(buf.data(), k));
         const long w = p.send(s, std::span<const uint8_t>(buf.data(), k));
-        if (w > 0) sent += static_cast<uint64_t>(w);
-        else p.wait_for(s, POLLOUT);
+        if (w > 0)
+            sent += static_cast<uint64_t>(w);
+        else
+            p.wait_for(s, POLLOUT);
     }
     p.sleep(p.rng().log_range(1, 200) * kMs);
     p.log("killed");
@@ -317,11 +347,13 @@ void teardown(ScenarioContext& ctx) {
         c.up = rng.log_range(0, 64 * 1024);
         c.down = rng.log_range(1, 64 * 1024);
         c.key = rng.next();
-        w->note(std::string("case ") + std::to_string(i) + " " + kind_name(c.kind) + (c.hold ? " hold" : "") + " server=node" +
-                std::to_string(c.server_node) + " port=" + std::to_string(c.port));
+        w->note(std::string("case ") + std::to_string(i) + " " + kind_name(c.kind) +
+                (c.hold ? " hold" : "") + " server=node" + std::to_string(c.server_node) +
+                " port=" + std::to_string(c.port));
     }
     w->observe_wire([&](const WireEvent& e) {
-        if (e.duplicate || e.info->l4 != L4::tcp || !e.info->has_l4 || !(e.info->tcp_flags & kTcpRst)) return;
+        if (e.info->l4 != L4::tcp || !e.info->has_l4 || e.duplicate) return;
+        if (!(e.info->tcp_flags & kTcpRst)) return;
         for (auto& c : cases) {
             if (e.info->src_port == c.port) c.rst_from_server++;
             if (e.info->dst_port == c.port) c.rst_from_client++;
@@ -337,19 +369,33 @@ void teardown(ScenarioContext& ctx) {
                     run_kill(p, c, node == victim, killed);
                     continue;
                 }
-                if (node == c.server_node) server_half(p, c);
-                else client_half(p, c);
+                if (node == c.server_node)
+                    server_half(p, c);
+                else
+                    client_half(p, c);
                 // The next case starts when both halves of this one are done.
                 p.wait_until([&] { return c.server_done && c.client_done; });
+                if (node == 0)
+                    for (int n = 0; n < 2; ++n)
+                        c.aborts_after[n] =
+                            p.world().status(n)["counters"]["tcp_resets_sent"].get<uint64_t>();
             }
         });
     }
     if (!w->run()) return;
-    for (const auto& c : cases) {
-        if (c.kind == Kind::orderly && c.rst_from_client + c.rst_from_server > 0)
-            w->fail(Verdict::correctness, std::string("an orderly close sent RST (port ") + std::to_string(c.port) + ")");
+    for (size_t i = 0; i < cases.size(); ++i) {
+        const Case& c = cases[i];
+        for (int n = 0; n < 2; ++n) {
+            const uint64_t before =
+                i == 0 ? base[static_cast<size_t>(n)]["counters"]["tcp_resets_sent"].get<uint64_t>()
+                       : cases[i - 1].aborts_after[n];
+            if (c.kind == Kind::orderly && c.aborts_after[n] != before)
+                w->fail(Verdict::correctness, "an orderly close made node " + std::to_string(n) +
+                                                  " abort (port " + std::to_string(c.port) + ")");
+        }
         if (c.kind == Kind::unread_close && c.rst_from_client == 0)
-            w->fail(Verdict::correctness, "close with unread data sent no RST (port " + std::to_string(c.port) + ")");
+            w->fail(Verdict::correctness,
+                    "close with unread data sent no RST (port " + std::to_string(c.port) + ")");
     }
     ctx.summary()["cases"] = cases.size();
     if (w->failure()) return;

@@ -8,10 +8,12 @@ namespace culvert::sim {
 
 namespace {
 
-uint16_t be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint16_t be16(const uint8_t* p) {
+    return static_cast<uint16_t>(p[0] << 8 | p[1]);
+}
 uint32_t be32(const uint8_t* p) {
-    return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 |
-           p[3];
+    return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
+           static_cast<uint32_t>(p[2]) << 8 | p[3];
 }
 
 void parse_l4(const uint8_t* base, size_t l4_off, size_t end, uint8_t proto, FrameInfo& info) {
@@ -29,6 +31,22 @@ void parse_l4(const uint8_t* base, size_t l4_off, size_t end, uint8_t proto, Fra
         info.ack = be32(p + 8);
         info.tcp_flags = p[13];
         info.window = be16(p + 14);
+        if (info.tcp_flags & kTcpSyn) {
+            // Options: kind 0 ends, 1 pads, others are kind/length/value.
+            for (size_t o = 20; o + 1 < hl;) {
+                const uint8_t kind = p[o];
+                if (kind == 0) break;
+                if (kind == 1) {
+                    ++o;
+                    continue;
+                }
+                const uint8_t len = p[o + 1];
+                if (len < 2 || o + len > hl) break;
+                if (kind == 3 && len == 3) info.window_scale = p[o + 2];
+                if (kind == 2 && len == 4) info.mss = be16(p + o + 2);
+                o += len;
+            }
+        }
         info.payload_offset = l4_off + hl;
         info.payload_bytes = n - hl;
     } else if (proto == 17) {
@@ -136,11 +154,13 @@ std::string describe(const FrameInfo& info) {
     std::string frag;
     if (info.fragment) {
         char fb[64];
-        std::snprintf(fb, sizeof fb, " frag id=%u off=%u%s", info.frag_id, info.frag_offset, info.more_fragments ? "+" : "");
+        std::snprintf(fb, sizeof fb, " frag id=%u off=%u%s", info.frag_id, info.frag_offset,
+                      info.more_fragments ? "+" : "");
         frag = fb;
     }
     if (!info.has_l4) {
-        std::snprintf(buf, sizeof buf, "%s %s>%s%s", info.l3 == L3::ipv4 ? "ip" : "ip6", s, d, frag.c_str());
+        std::snprintf(buf, sizeof buf, "%s %s>%s%s", info.l3 == L3::ipv4 ? "ip" : "ip6", s, d,
+                      frag.c_str());
         return buf;
     }
     switch (info.l4) {
@@ -153,18 +173,20 @@ std::string describe(const FrameInfo& info) {
             if (info.tcp_flags & kTcpPsh) flags[k++] = 'P';
             if (info.tcp_flags & kTcpAck) flags[k++] = '.';
             flags[k] = 0;
-            std::snprintf(buf, sizeof buf, "tcp %s:%u>%s:%u [%s] seq=%u ack=%u win=%u len=%zu%s", s, info.src_port, d,
-                          info.dst_port, flags, info.seq, info.ack, info.window, info.payload_bytes, frag.c_str());
+            std::snprintf(buf, sizeof buf, "tcp %s:%u>%s:%u [%s] seq=%u ack=%u win=%u len=%zu%s", s,
+                          info.src_port, d, info.dst_port, flags, info.seq, info.ack, info.window,
+                          info.payload_bytes, frag.c_str());
             return buf;
         }
         case L4::udp:
-            std::snprintf(buf, sizeof buf, "udp %s:%u>%s:%u len=%zu%s", s, info.src_port, d, info.dst_port,
-                          info.payload_bytes, frag.c_str());
+            std::snprintf(buf, sizeof buf, "udp %s:%u>%s:%u len=%zu%s", s, info.src_port, d,
+                          info.dst_port, info.payload_bytes, frag.c_str());
             return buf;
         case L4::icmp:
         case L4::icmp6:
-            std::snprintf(buf, sizeof buf, "%s %s>%s type=%u%s", info.l4 == L4::icmp ? "icmp" : "icmp6", s, d,
-                          info.icmp_type, frag.c_str());
+            std::snprintf(buf, sizeof buf, "%s %s>%s type=%u%s",
+                          info.l4 == L4::icmp ? "icmp" : "icmp6", s, d, info.icmp_type,
+                          frag.c_str());
             return buf;
         default:
             std::snprintf(buf, sizeof buf, "ip %s>%s%s", s, d, frag.c_str());

@@ -13,15 +13,16 @@ namespace culvert::sim {
 enum class L3 : uint8_t { other, arp, ipv4, ipv6 };
 enum class L4 : uint8_t { none, tcp, udp, icmp, icmp6, other };
 
-inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10;
+inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
+                         kTcpAck = 0x10;
 
 struct FrameInfo {
     L3 l3 = L3::other;
     L4 l4 = L4::none;
-    bool broadcast = false;      // group bit of the destination MAC
-    size_t ip_offset = 14;       // where the IP header starts in the frame
-    size_t ip_bytes = 0;         // the IP packet's length (header + payload), <= frame - 14
-    uint8_t addr_bytes = 0;      // 4 or 16
+    bool broadcast = false;  // group bit of the destination MAC
+    size_t ip_offset = 14;   // where the IP header starts in the frame
+    size_t ip_bytes = 0;     // the IP packet's length (header + payload), <= frame - 14
+    uint8_t addr_bytes = 0;  // 4 or 16
     uint8_t src_ip[16] = {};
     uint8_t dst_ip[16] = {};
     // Fragments: offset in bytes; `first` = offset 0 (it holds the L4 header).
@@ -34,9 +35,11 @@ struct FrameInfo {
     uint16_t src_port = 0, dst_port = 0;
     uint32_t seq = 0, ack = 0;
     uint8_t tcp_flags = 0;
-    uint16_t window = 0;         // raw header field (unscaled)
+    uint16_t window = 0;          // raw header field (unscaled)
+    uint8_t window_scale = 0xff;  // a SYN's window-scale option (0xff: none, or not a SYN)
+    uint16_t mss = 0;             // a SYN's MSS option (0: none, or not a SYN)
     uint8_t icmp_type = 0;
-    size_t payload_offset = 0;   // L4 payload in the frame
+    size_t payload_offset = 0;  // L4 payload in the frame
     size_t payload_bytes = 0;
 };
 

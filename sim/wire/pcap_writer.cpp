@@ -50,13 +50,17 @@ PcapWriter& PcapWriter::operator=(PcapWriter&& other) noexcept {
     return *this;
 }
 
-PcapWriter::~PcapWriter() { close(); }
+PcapWriter::~PcapWriter() {
+    close();
+}
 
 void PcapWriter::write(uint64_t time_ns, std::span<const std::byte> frame) {
     if (!file_) return;
-    const RecordHeader r{static_cast<uint32_t>(time_ns / 1'000'000'000), static_cast<uint32_t>(time_ns % 1'000'000'000),
+    const RecordHeader r{static_cast<uint32_t>(time_ns / 1'000'000'000),
+                         static_cast<uint32_t>(time_ns % 1'000'000'000),
                          static_cast<uint32_t>(frame.size()), static_cast<uint32_t>(frame.size())};
-    if (std::fwrite(&r, sizeof r, 1, file_) != 1 || std::fwrite(frame.data(), 1, frame.size(), file_) != frame.size())
+    if (std::fwrite(&r, sizeof r, 1, file_) != 1 ||
+        std::fwrite(frame.data(), 1, frame.size(), file_) != frame.size())
         failed_ = true;
 }
 

@@ -35,7 +35,10 @@ class Rng {
     }
 
     // Uniform in [0, n); n == 0 gives 0. (Lemire's multiply-shift; the tiny bias is fine here.)
-    uint64_t below(uint64_t n) { return n == 0 ? 0 : static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64); }
+    uint64_t below(uint64_t n) {
+        return n == 0 ? 0
+                      : static_cast<uint64_t>((static_cast<unsigned __int128>(next()) * n) >> 64);
+    }
     // Uniform in [lo, hi].
     uint64_t range(uint64_t lo, uint64_t hi) { return hi <= lo ? lo : lo + below(hi - lo + 1); }
     // True with probability p (p <= 0: never, p >= 1: always; no draw in either case).
@@ -67,7 +70,8 @@ inline uint64_t Rng::log_range(uint64_t lo, uint64_t hi) {
     }
     // Pick a power-of-two band, then a value inside it.
     int lo_bit = 63 - __builtin_clzll(lo), hi_bit = 63 - __builtin_clzll(hi);
-    const int bit = static_cast<int>(range(static_cast<uint64_t>(lo_bit), static_cast<uint64_t>(hi_bit)));
+    const int bit =
+        static_cast<int>(range(static_cast<uint64_t>(lo_bit), static_cast<uint64_t>(hi_bit)));
     const uint64_t band_lo = bit == lo_bit ? lo : (1ull << bit);
     const uint64_t band_hi = bit == hi_bit ? hi : ((1ull << (bit + 1)) - 1);
     return range(band_lo, band_hi);

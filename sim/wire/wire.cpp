@@ -9,12 +9,18 @@ namespace culvert::sim {
 
 const char* fate_name(Fate fate) {
     switch (fate) {
-        case Fate::delivered: return "deliver";
-        case Fate::lost: return "lost";
-        case Fate::partitioned: return "partitioned";
-        case Fate::queue_full: return "queue-full";
-        case Fate::too_big: return "too-big";
-        case Fate::no_port: return "no-port";
+        case Fate::delivered:
+            return "deliver";
+        case Fate::lost:
+            return "lost";
+        case Fate::partitioned:
+            return "partitioned";
+        case Fate::queue_full:
+            return "queue-full";
+        case Fate::too_big:
+            return "too-big";
+        case Fate::no_port:
+            return "no-port";
     }
     return "?";
 }
@@ -23,7 +29,8 @@ Wire::Wire(int ports, uint64_t seed, uint16_t mtu) : mtu_(mtu), macs_(static_cas
     const Rng base(seed);
     links_.resize(static_cast<size_t>(ports) * static_cast<size_t>(ports));
     for (int s = 0; s < ports; ++s)
-        for (int d = 0; d < ports; ++d) links_[index(s, d)].rng = base.derive(0x11aa0000u + static_cast<uint64_t>(s * 64 + d));
+        for (int d = 0; d < ports; ++d)
+            links_[index(s, d)].rng = base.derive(0x11aa0000u + static_cast<uint64_t>(s * 64 + d));
 }
 
 LinkStats Wire::total() const {
@@ -71,8 +78,8 @@ void Wire::send(int src, std::span<const std::byte> frame, uint64_t now_ns) {
     emit(e);
 }
 
-void Wire::send_on(int src, int dst, std::span<const std::byte> frame, const FrameInfo& info, uint64_t id,
-                   uint64_t now_ns) {
+void Wire::send_on(int src, int dst, std::span<const std::byte> frame, const FrameInfo& info,
+                   uint64_t id, uint64_t now_ns) {
     Link& l = links_[index(src, dst)];
     const LinkConfig& c = l.config;
     l.stats.frames++;
@@ -89,18 +96,22 @@ void Wire::send_on(int src, int dst, std::span<const std::byte> frame, const Fra
         e.fate = fate;
         emit(e);
     };
-    if (std::any_of(c.down.begin(), c.down.end(), [&](const Interval& i) { return i.contains(now_ns); }))
+    if (std::any_of(c.down.begin(), c.down.end(),
+                    [&](const Interval& i) { return i.contains(now_ns); }))
         return drop(Fate::partitioned, l.stats.partitioned);
     if (frame.size() > static_cast<size_t>(mtu_) + 18) return drop(Fate::too_big, l.stats.too_big);
     const uint64_t backlog_ns = l.busy_until_ns > now_ns ? l.busy_until_ns - now_ns : 0;
-    if (c.bandwidth_bps && c.queue_ns && backlog_ns > c.queue_ns) return drop(Fate::queue_full, l.stats.queue_full);
+    if (c.bandwidth_bps && c.queue_ns && backlog_ns > c.queue_ns)
+        return drop(Fate::queue_full, l.stats.queue_full);
     if (l.rng.chance(c.loss)) return drop(Fate::lost, l.stats.lost);
 
     // Serialisation, then propagation, then jitter; FIFO unless this frame is reordered.
-    const uint64_t tx_ns = c.bandwidth_bps ? frame.size() * 8ull * 1'000'000'000ull / c.bandwidth_bps : 0;
+    const uint64_t tx_ns =
+        c.bandwidth_bps ? frame.size() * 8ull * 1'000'000'000ull / c.bandwidth_bps : 0;
     const uint64_t start = std::max(now_ns, l.busy_until_ns);
     l.busy_until_ns = start + tx_ns;
-    uint64_t arrive = l.busy_until_ns + c.latency_ns + (c.jitter_ns ? l.rng.below(c.jitter_ns + 1) : 0);
+    uint64_t arrive =
+        l.busy_until_ns + c.latency_ns + (c.jitter_ns ? l.rng.below(c.jitter_ns + 1) : 0);
     if (l.rng.chance(c.reorder)) {
         arrive += l.rng.range(1, std::max<uint64_t>(c.reorder_delay_ns, 1));
         e.reordered = true;
@@ -110,12 +121,23 @@ void Wire::send_on(int src, int dst, std::span<const std::byte> frame, const Fra
         l.last_arrival_ns = arrive;
     }
     std::vector<std::byte> bytes(frame.begin(), frame.end());
-    if (l.rng.chance(c.corrupt)) {
+    bool flip = l.rng.chance(c.corrupt);
+    if (flip && info.fragment) {
+        // The Internet checksum of a fragmented datagram covers all its fragments, and two
+        // flips in different fragments can cancel out: never corrupt a second fragment.
+        uint64_t key = 0xcbf29ce484222325ull;
+        for (size_t k = 0; k < info.addr_bytes; ++k)
+            key = (key ^ info.src_ip[k]) * 0x100000001b3ull;
+        key = (key ^ info.frag_id) * 0x100000001b3ull ^ static_cast<uint64_t>(info.l3);
+        flip = corrupted_datagrams_.insert(key).second;
+    }
+    if (flip) {
         const CorruptibleBits cb = corruptible_bits(info);
         const size_t span_bits = cb.end_bit - cb.first_bit - (cb.skip_end_bit - cb.skip_first_bit);
         if (span_bits > 0) {
             size_t bit = cb.first_bit + l.rng.below(span_bits);
-            if (cb.skip_end_bit > cb.skip_first_bit && bit >= cb.skip_first_bit) bit += cb.skip_end_bit - cb.skip_first_bit;
+            if (cb.skip_end_bit > cb.skip_first_bit && bit >= cb.skip_first_bit)
+                bit += cb.skip_end_bit - cb.skip_first_bit;
             bytes[bit / 8] ^= static_cast<std::byte>(0x80u >> (bit % 8));
             e.corrupt_bit = static_cast<int64_t>(bit);
             l.stats.corrupted++;
@@ -128,7 +150,8 @@ void Wire::send_on(int src, int dst, std::span<const std::byte> frame, const Fra
     emit(e);
     if (dup) {
         // The copy trails the original by up to one jitter (at least 1 µs).
-        const uint64_t dup_arrive = arrive + 1000 + (c.jitter_ns ? l.rng.below(c.jitter_ns + 1) : 0);
+        const uint64_t dup_arrive =
+            arrive + 1000 + (c.jitter_ns ? l.rng.below(c.jitter_ns + 1) : 0);
         WireEvent d = e;
         d.duplicate = true;
         d.arrive_ns = dup_arrive;
@@ -139,7 +162,8 @@ void Wire::send_on(int src, int dst, std::span<const std::byte> frame, const Fra
     flight_.push(InFlight{arrive, next_order_++, dst, std::move(bytes)});
 }
 
-size_t Wire::deliver_due(uint64_t now_ns, const std::function<void(int, std::span<const std::byte>)>& deliver) {
+size_t Wire::deliver_due(uint64_t now_ns,
+                         const std::function<void(int, std::span<const std::byte>)>& deliver) {
     size_t n = 0;
     while (!flight_.empty() && flight_.top().arrive_ns <= now_ns) {
         // priority_queue::top is const: move out through a copy of the handle.

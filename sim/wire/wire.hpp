@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <queue>
+#include <unordered_set>
 #include <span>
 #include <vector>
 
@@ -27,16 +28,16 @@ struct Interval {
 
 // One direction of a link (frames from one node to another).
 struct LinkConfig {
-    uint64_t latency_ns = 50'000;   // one way, after serialisation
-    uint64_t jitter_ns = 0;         // + uniform [0, jitter]; order kept unless reordered
-    uint64_t bandwidth_bps = 0;     // 0: no serialisation delay
-    uint64_t queue_ns = 0;          // with bandwidth: tail drop when the backlog exceeds this (0: none)
+    uint64_t latency_ns = 50'000;  // one way, after serialisation
+    uint64_t jitter_ns = 0;        // + uniform [0, jitter]; order kept unless reordered
+    uint64_t bandwidth_bps = 0;    // 0: no serialisation delay
+    uint64_t queue_ns = 0;  // with bandwidth: tail drop when the backlog exceeds this (0: none)
     double loss = 0;
     double duplicate = 0;
-    double reorder = 0;             // the frame is held back up to reorder_delay_ns, later ones overtake
+    double reorder = 0;  // the frame is held back up to reorder_delay_ns, later ones overtake
     uint64_t reorder_delay_ns = 2'000'000;
-    double corrupt = 0;             // one bit flipped inside what an IP/TCP/UDP checksum covers
-    std::vector<Interval> down;     // scripted partitions: frames sent meanwhile are lost
+    double corrupt = 0;          // one bit flipped inside what an IP/TCP/UDP checksum covers
+    std::vector<Interval> down;  // scripted partitions: frames sent meanwhile are lost
 };
 
 enum class Fate : uint8_t { delivered, lost, partitioned, queue_full, too_big, no_port };
@@ -56,8 +57,8 @@ struct WireEvent {
 };
 
 struct LinkStats {
-    uint64_t frames = 0, bytes = 0, delivered = 0, lost = 0, partitioned = 0, queue_full = 0, too_big = 0,
-             duplicated = 0, reordered = 0, corrupted = 0;
+    uint64_t frames = 0, bytes = 0, delivered = 0, lost = 0, partitioned = 0, queue_full = 0,
+             too_big = 0, duplicated = 0, reordered = 0, corrupted = 0;
 };
 
 class Wire {
@@ -73,16 +74,21 @@ class Wire {
     uint64_t frames_without_port() const { return no_port_; }
 
     // Called for every decision, in the order the wire makes them (traces, pcap, accounting).
-    void set_observer(std::function<void(const WireEvent&)> observer) { observer_ = std::move(observer); }
+    void set_observer(std::function<void(const WireEvent&)> observer) {
+        observer_ = std::move(observer);
+    }
 
     // A frame the node on `src` sent at `now_ns`: its copies start toward their destinations.
     void send(int src, std::span<const std::byte> frame, uint64_t now_ns);
     // When the next copy arrives (UINT64_MAX: nothing in flight).
-    uint64_t next_arrival_ns() const { return flight_.empty() ? UINT64_MAX : flight_.top().arrive_ns; }
+    uint64_t next_arrival_ns() const {
+        return flight_.empty() ? UINT64_MAX : flight_.top().arrive_ns;
+    }
     bool in_flight() const { return !flight_.empty(); }
     // Hands every copy due at or before now_ns to deliver(dst, bytes), in arrival order (ties:
     // in sending order). Returns how many.
-    size_t deliver_due(uint64_t now_ns, const std::function<void(int, std::span<const std::byte>)>& deliver);
+    size_t deliver_due(uint64_t now_ns,
+                       const std::function<void(int, std::span<const std::byte>)>& deliver);
 
   private:
     struct Link {
@@ -104,8 +110,8 @@ class Wire {
     size_t index(int src, int dst) const {
         return static_cast<size_t>(src) * macs_.size() + static_cast<size_t>(dst);
     }
-    void send_on(int src, int dst, std::span<const std::byte> frame, const FrameInfo& info, uint64_t id,
-                 uint64_t now_ns);
+    void send_on(int src, int dst, std::span<const std::byte> frame, const FrameInfo& info,
+                 uint64_t id, uint64_t now_ns);
     void emit(const WireEvent& e) {
         if (observer_) observer_(e);
     }
@@ -117,6 +123,9 @@ class Wire {
     uint64_t next_frame_id_ = 1;
     uint64_t next_order_ = 0;
     uint64_t no_port_ = 0;
+    // IP datagrams (source, fragment id) that already had a fragment corrupted: one flip per
+    // datagram, because the UDP checksum spans all fragments and two flips can cancel.
+    std::unordered_set<uint64_t> corrupted_datagrams_;
     std::function<void(const WireEvent&)> observer_;
 };
 

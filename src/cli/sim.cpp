@@ -23,11 +23,16 @@ inline constexpr int kExitCrash = 4;
 
 int exit_status(sim::Verdict v) {
     switch (v) {
-        case sim::Verdict::pass: return 0;
-        case sim::Verdict::correctness: return kExitCorrectness;
-        case sim::Verdict::liveness: return kExitLiveness;
-        case sim::Verdict::crash: return kExitCrash;
-        case sim::Verdict::setup: return kExitCulvertFailed;
+        case sim::Verdict::pass:
+            return 0;
+        case sim::Verdict::correctness:
+            return kExitCorrectness;
+        case sim::Verdict::liveness:
+            return kExitLiveness;
+        case sim::Verdict::crash:
+            return kExitCrash;
+        case sim::Verdict::setup:
+            return kExitCulvertFailed;
     }
     return kExitCulvertFailed;
 }
@@ -49,14 +54,17 @@ void report_failure(const sim::Outcome& o, uint64_t seed) {
     std::printf("FAIL (%s) %s seed=%llu: %s\n", sim::verdict_name(o.verdict), o.scenario.c_str(),
                 static_cast<unsigned long long>(seed), o.message.c_str());
     if (!o.trace_tail.empty()) std::printf("last trace lines:\n%s", o.trace_tail.c_str());
+    if (!o.summary.empty()) std::printf("numbers: %s\n", o.summary.dump().c_str());
     std::printf("reproduce with: %s\n", sim::reproduce_command(o.scenario, seed).c_str());
 }
 
 int run_sim(const SimOptions& opt) {
     if (opt.list) {
         for (const auto& s : sim::scenario_list())
-            std::printf("%-10s %s\n", std::string(s.name).c_str(), std::string(s.description).c_str());
-        std::printf("%-10s any of stream, datagram, flow, wakeup, teardown, chosen by the seed\n", "random");
+            std::printf("%-10s %s\n", std::string(s.name).c_str(),
+                        std::string(s.description).c_str());
+        std::printf("%-10s any of stream, datagram, flow, wakeup, teardown, chosen by the seed\n",
+                    "random");
         return 0;
     }
     if (opt.scenario != "random" && !sim::find_scenario(opt.scenario)) {
@@ -70,9 +78,11 @@ int run_sim(const SimOptions& opt) {
         seed = (static_cast<uint64_t>(rd()) << 32 | rd()) & ((1ull << 53) - 1);
     }
     if (opt.count == 1) {
-        std::printf("culvert sim: seed=%llu scenario=%s\n", static_cast<unsigned long long>(seed), opt.scenario.c_str());
+        std::printf("culvert sim: seed=%llu scenario=%s\n", static_cast<unsigned long long>(seed),
+                    opt.scenario.c_str());
     } else {
-        std::printf("culvert sim: seeds=%llu..%llu scenario=%s\n", static_cast<unsigned long long>(seed),
+        std::printf("culvert sim: seeds=%llu..%llu scenario=%s\n",
+                    static_cast<unsigned long long>(seed),
                     static_cast<unsigned long long>(seed + opt.count - 1), opt.scenario.c_str());
     }
     std::fflush(stdout);
@@ -92,10 +102,14 @@ int run_sim(const SimOptions& opt) {
         if (o.verdict == sim::Verdict::pass) {
             ++passed;
             if (opt.count == 1) {
-                std::printf("pass: %s trace=%016llx events=%llu virtual=%.3fs steps=%llu wall=%.3fs\n%s\n", o.scenario.c_str(),
-                            static_cast<unsigned long long>(o.trace_hash), static_cast<unsigned long long>(o.trace_events),
-                            static_cast<double>(o.virtual_ns) / 1e9, static_cast<unsigned long long>(o.steps), o.wall_s,
-                            o.summary.dump().c_str());
+                std::printf(
+                    "pass: %s trace=%016llx events=%llu virtual=%.3fs steps=%llu wall=%.3fs "
+                    "cpu=%.3fs\n%s\n",
+                    o.scenario.c_str(), static_cast<unsigned long long>(o.trace_hash),
+                    static_cast<unsigned long long>(o.trace_events),
+                    static_cast<double>(o.virtual_ns) / 1e9,
+                    static_cast<unsigned long long>(o.steps), o.wall_s, o.cpu_s,
+                    o.summary.dump().c_str());
             }
             continue;
         }
@@ -105,9 +119,12 @@ int run_sim(const SimOptions& opt) {
         if (o.verdict == sim::Verdict::setup) break;
     }
     if (opt.count > 1) {
-        const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::printf("%llu passed, %llu failed in %.2f s: %.1f scenarios/s\n", static_cast<unsigned long long>(passed),
-                    static_cast<unsigned long long>(failed), wall, static_cast<double>(passed + failed) / wall);
+        const double wall =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::printf("%llu passed, %llu failed in %.2f s: %.1f scenarios/s\n",
+                    static_cast<unsigned long long>(passed),
+                    static_cast<unsigned long long>(failed), wall,
+                    static_cast<double>(passed + failed) / wall);
     }
     return status;
 }
@@ -116,17 +133,20 @@ int run_sim(const SimOptions& opt) {
 
 Command add_sim_command(CLI::App& parent) {
     auto opt = std::make_shared<SimOptions>();
-    CLI::App* app = parent.add_subcommand("sim", "Run the deterministic simulator (replay a seed, soak, benchmark)");
-    app->add_option("--seed", opt->seed, "The run's seed (default: a random one, printed)")->each([opt](const std::string&) {
-        opt->seed_given = true;
-    });
+    CLI::App* app = parent.add_subcommand(
+        "sim", "Run the deterministic simulator (replay a seed, soak, benchmark)");
+    app->add_option("--seed", opt->seed, "The run's seed (default: a random one, printed)")
+        ->each([opt](const std::string&) { opt->seed_given = true; });
     app->add_option("--scenario", opt->scenario, "Scenario name (--list), or random");
     app->add_option("--pcap", opt->pcap, "Write every frame on the wire to this pcap file");
     app->add_flag("--trace", opt->trace, "Print the trace (every event with its virtual time)");
-    app->add_option("--count", opt->count, "Run this many consecutive seeds (soak, benchmark)")->check(CLI::PositiveNumber);
+    app->add_option("--count", opt->count, "Run this many consecutive seeds (soak, benchmark)")
+        ->check(CLI::PositiveNumber);
     app->add_option("--timeout", opt->timeout_s, "Wall-clock seconds before a run counts as hung");
-    app->add_option("--node-library", opt->node_library, "libculvert-sim-node.so to load (default: next to culvert)");
-    app->add_flag("--no-fork", opt->no_fork, "Run in this process (one run per process; for debuggers)");
+    app->add_option("--node-library", opt->node_library,
+                    "libculvert-sim-node.so to load (default: next to culvert)");
+    app->add_flag("--no-fork", opt->no_fork,
+                  "Run in this process (one run per process; for debuggers)");
     app->add_flag("--list", opt->list, "List the scenarios");
     Command c;
     c.app = app;

@@ -338,10 +338,13 @@ int TcpSocket::on_recv(pbuf* p, int err) {
             stack_.reap(token_);
             return ERR_ABRT;
         }
+        rx_fin_ = true;
+        settle_pcb();
         return ERR_OK;
     }
     if (!p) {
         rx_fin_ = true;
+        settle_pcb();  // after our own FIN: the connection is lwIP's to finish
     } else {
         stack_.counters().tcp_rx_bytes += p->tot_len;
         const bool push = (p->flags & PBUF_FLAG_PUSH) != 0;
@@ -465,6 +468,7 @@ int TcpSocket::on_sent(uint16_t) {
 
 int TcpSocket::on_poll() {
     push_tx();
+    settle_pcb();
     return ERR_OK;
 }
 
@@ -506,35 +510,41 @@ void TcpSocket::on_error(int err) {
 
 void TcpSocket::finish_close() {
     if (!pcb_) return;
-    if (released_) {
-        if (rx_unread()) {
-            // Unread data at close: Linux sends RST instead of FIN (RFC 2525 §2.17).
-            abort_pcb();
-            stack_.reap(token_);
-            return;
-        }
-        // tcp_close marks RX closed, after which lwIP stops counting incoming ACKs as
-        // activity and drops a LAST_ACK pcb 2 MSL after the close even while its data is
-        // still being delivered (the peer then waits forever, no RST). So the orphan hands
-        // its pcb over only once everything it sent is acknowledged; on_sent and on_poll
-        // bring us back. Found by the simulator (culvert sim --seed 1155 --scenario stream).
-        if (pcb_->unsent || pcb_->unacked) return;
-        if (tcp_close(pcb_) != ERR_OK) return;  // out of memory: on_poll retries
-        // lwIP owns the pcb from here (FIN_WAIT/TIME_WAIT) and frees it itself.
-        tcp_arg(pcb_, nullptr);
-        tcp_recv(pcb_, nullptr);
-        tcp_sent(pcb_, nullptr);
-        tcp_err(pcb_, nullptr);
-        tcp_poll(pcb_, nullptr, 0);
-        pcb_ = nullptr;
-        fin_sent_ = true;
+    if (released_ && rx_unread()) {
+        // Unread data at close: Linux sends RST instead of FIN (RFC 2525 §2.17).
+        abort_pcb();
         stack_.reap(token_);
         return;
     }
-    if (fin_sent_) return;
-    if (tcp_shutdown(pcb_, 0, 1) != ERR_OK) return;  // retried by on_poll
-    fin_sent_ = true;
-    set_state(channels::kTxClosed);
+    if (!fin_sent_) {
+        // FIN after the queued data. Not tcp_close, even for an orphan: that marks RX closed,
+        // after which lwIP no longer counts incoming ACKs as activity and drops a LAST_ACK
+        // pcb 2 MSL after the close while its data is still being delivered (the peer then
+        // waits forever). Found by the simulator (culvert sim --seed 1155 --scenario stream).
+        if (tcp_shutdown(pcb_, 0, 1) != ERR_OK) return;  // retried by on_poll
+        fin_sent_ = true;
+        if (!released_) set_state(channels::kTxClosed);
+    }
+    settle_pcb();
+}
+
+void TcpSocket::settle_pcb() {
+    if (!pcb_ || !fin_sent_) return;
+    // Both FINs are done: lwIP finishes the close by itself (LAST_ACK, CLOSING, TIME_WAIT)
+    // and frees a TIME_WAIT pcb 2 MSL later without any callback, so we must forget it now
+    // or hold a dangling pointer (found by the simulator's teardown scenario). An orphan
+    // whose FIN is acked while the peer never closes gets lwIP's FIN_WAIT_2 timeout through
+    // tcp_close (Linux: tcp_fin_timeout).
+    const bool orphan_in_fin_wait_2 = released_ && pcb_->state == FIN_WAIT_2;
+    if (!rx_fin_ && !orphan_in_fin_wait_2) return;
+    if (orphan_in_fin_wait_2 && tcp_close(pcb_) != ERR_OK) return;  // on_poll retries
+    tcp_arg(pcb_, nullptr);
+    tcp_recv(pcb_, nullptr);
+    tcp_sent(pcb_, nullptr);
+    tcp_err(pcb_, nullptr);
+    tcp_poll(pcb_, nullptr, 0);
+    pcb_ = nullptr;
+    if (released_) stack_.reap(token_);
 }
 
 bool TcpSocket::rx_unread() const {

@@ -58,6 +58,7 @@ private:
     void set_state(uint32_t bits);
     void fail(Errno err);  // connection gone with an error
     void finish_close();   // FIN (or RST) once the tx ring is drained
+    void settle_pcb();     // after both FINs: leave the pcb to lwIP (it frees it silently)
     void free_rx_queue();
     bool rx_unread() const;
     std::expected<void, Errno> ensure_pcb();

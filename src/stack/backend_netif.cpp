@@ -76,11 +76,22 @@ ip6_addr_t to_lwip(const Ipv6Address& a) {
     return out;
 }
 
+// lwIP's IPv4 fragmenter (ip4_frag.c) marks a fragment "last" when the rest fits in
+// mtu - 20 bytes but sends only a multiple of 8 of it: with mtu - 20 not a multiple of 8 a
+// datagram can leave as two "last" fragments and never reassemble (MTU 9000 does this).
+// lwIP gets an MTU it fragments right, unless that would go below IPv6's 1280. Found by the
+// simulator (culvert sim --seed 7000059 --scenario datagram, MTU 1288).
+uint16_t fragmentable_mtu(uint16_t mtu, bool ipv6) {
+    const auto rounded = static_cast<uint16_t>(mtu - (mtu - 20) % 8);
+    return ipv6 && rounded < 1280 ? mtu : rounded;
+}
+
 }  // namespace
 
 BackendNetif::BackendNetif(backends::PacketBackend& backend, uint16_t mtu)
     : backend_(backend),
       mtu_(mtu),
+      lwip_mtu_(mtu),
       netif_(std::make_unique<::netif>()),
       tx_frame_(mtu + kFrameOverheadBytes) {}
 
@@ -115,6 +126,7 @@ std::expected<std::unique_ptr<BackendNetif>, std::string> BackendNetif::create(
     }
 
     std::unique_ptr<BackendNetif> self(new BackendNetif(backend, mtu));
+    self->lwip_mtu_ = fragmentable_mtu(mtu, !config.ipv6.empty());
     ::netif* nif = self->netif_.get();
 
     ip4_addr_t addr{}, mask{}, gw{};
@@ -169,7 +181,7 @@ err_t BackendNetif::init(::netif* nif) {
     const backends::MacAddress mac = self->backend_.mac();
     nif->name[0] = 'c';
     nif->name[1] = 'v';
-    nif->mtu = self->mtu_;
+    nif->mtu = self->lwip_mtu_;
     nif->hwaddr_len = ETH_HWADDR_LEN;
     std::memcpy(nif->hwaddr, mac.data(), ETH_HWADDR_LEN);
     // MLD6 lets lwIP join the solicited-node groups that neighbour solicitations go to.

@@ -90,6 +90,7 @@ class BackendNetif {
 
     backends::PacketBackend& backend_;
     uint16_t mtu_;
+    uint16_t lwip_mtu_;  // what lwIP fragments and sizes segments to (backend_netif.cpp)
     std::unique_ptr<::netif> netif_;
     std::vector<std::byte> tx_frame_;  // where a chained pbuf is gathered for tx_burst
     NetifStats stats_{};
