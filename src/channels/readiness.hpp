@@ -53,6 +53,9 @@ class Readiness {
     bool rx_signaled() const;
 
     int app_fd() const { return app_fd_; }
+    // Client: use another fd on the same socketpair end (a private dup once the app's fd has
+    // aliases). The old fd must stay open until no thread uses it.
+    void set_app_fd(int fd) { app_fd_ = fd; }
     int peer_fd() const { return peer_fd_; }
 
   private:

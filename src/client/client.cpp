@@ -52,7 +52,12 @@ struct SocketState {
     uint32_t id = 0;
     int domain = 0;
     int type = 0;
+    // app_fd: the fd readiness and waits use. It is the app's fd until the app dups it;
+    // then a private close-on-exec dup, so the app may close any of its fds in any order.
     int app_fd = -1, peer_fd = -1, notify_fd = -1;
+    bool private_app_fd = false;
+    int app_fds = 1;  // app-visible fds naming this socket (dup, dup2, F_DUPFD); dup_mu
+    std::mutex dup_mu;
     std::atomic<bool> nonblock{false};
     bool listening = false;
     bool shut_rd = false;
@@ -596,9 +601,40 @@ Result<void> Client::shutdown(int fd, int how) {
 }
 
 Result<void> Client::close(int fd) {
+    if (auto r = forget(fd); !r) return r;
+    ::close(fd);
+    return {};
+}
+
+Result<void> Client::dup_of(int fd, int new_fd) {
+    SocketState* s = impl_->get(fd);
+    if (!s || new_fd < 0 || new_fd >= kMaxFds || new_fd == fd) return std::unexpected(EBADF);
+    {
+        std::lock_guard lock(s->dup_mu);
+        if (!s->private_app_fd) {
+            const int own = ::fcntl(s->app_fd, F_DUPFD_CLOEXEC, 0);
+            if (own < 0) return std::unexpected(errno);
+            s->app_fd = own;
+            s->ready.set_app_fd(own);
+            s->private_app_fd = true;
+        }
+        ++s->app_fds;
+    }
+    // The kernel gave out new_fd, so a socket still listed there lost it behind our back
+    // (a raw close syscall): let it go.
+    if (impl_->get(new_fd)) (void)forget(new_fd);
+    g_table[new_fd].store(s, std::memory_order_release);
+    return {};
+}
+
+Result<void> Client::forget(int fd) {
     if (fd < 0 || fd >= kMaxFds) return std::unexpected(EBADF);
     SocketState* s = g_table[fd].exchange(nullptr, std::memory_order_acq_rel);
     if (!s) return std::unexpected(EBADF);
+    {
+        std::lock_guard lock(s->dup_mu);
+        if (--s->app_fds > 0) return {};  // the socket lives on in its other fds
+    }
     {
         std::lock_guard lock(impl_->ctl_mu);
         if (impl_->ctl_fd >= 0) {
@@ -608,7 +644,7 @@ Result<void> Client::close(int fd) {
             (void)impl_->call(req, nullptr, 0);
         }
     }
-    ::close(s->app_fd);
+    if (s->private_app_fd) ::close(s->app_fd);
     ::close(s->peer_fd);
     ::close(s->notify_fd);
     // Another thread may still be inside a call on this socket (undefined for the

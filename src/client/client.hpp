@@ -37,8 +37,15 @@ public:
     Result<int> accept4(int fd, sockaddr* addr, socklen_t* len, int flags);
     Result<void> connect(int fd, const sockaddr* addr, socklen_t len);
     Result<void> shutdown(int fd, int how);
-    // Releases the socket in culvertd and closes the app fd.
+    // Closes the app fd `fd`; the socket itself is released in culvertd when its last fd
+    // (see dup_of) closes.
     Result<void> close(int fd);
+    // dup/dup2/dup3/F_DUPFD: the kernel made `new_fd` a copy of the culvert fd `fd`; from
+    // now on both name the same socket (shared file status flags, as on Linux).
+    Result<void> dup_of(int fd, int new_fd);
+    // dup2/dup3 onto a culvert fd: the kernel is about to close `fd` and reuse its number;
+    // forget it as close() would, but leave the kernel fd to the caller.
+    Result<void> forget(int fd);
     Result<void> getsockname(int fd, sockaddr* addr, socklen_t* len);
     Result<void> getpeername(int fd, sockaddr* addr, socklen_t* len);
     Result<void> getsockopt(int fd, int level, int name, void* value, socklen_t* len);

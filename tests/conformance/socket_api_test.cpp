@@ -428,6 +428,34 @@ TEST_P(Tcp, SockCloexecReallyClosesOnExec) {
     EXPECT_FALSE(survives_exec(without.get()));
 }
 
+// ---- dup ---------------------------------------------------------------------------------
+
+// dup(2): both fds name one connection; closing one of them sends no FIN; file status flags
+// (O_NONBLOCK) are shared, FD_CLOEXEC is not; the connection ends with its last fd.
+TEST_P(Tcp, DupNamesTheSameConnectionUntilTheLastFdCloses) {
+    Fd fd = connect_tcp(GetParam(), kCountPort);
+    Fd copy(dup(fd.get()));
+    ASSERT_GE(copy.get(), 0) << std::strerror(errno);
+    Fd high(fcntl(fd.get(), F_DUPFD_CLOEXEC, 300));
+    ASSERT_GE(high.get(), 300) << std::strerror(errno);
+    EXPECT_EQ(fcntl(high.get(), F_GETFD), FD_CLOEXEC);
+    EXPECT_EQ(fcntl(copy.get(), F_GETFD), 0);
+    ASSERT_EQ(fcntl(copy.get(), F_SETFL, O_NONBLOCK), 0);
+    EXPECT_NE(fcntl(fd.get(), F_GETFL) & O_NONBLOCK, 0) << "O_NONBLOCK is the open file's";
+    ASSERT_EQ(fcntl(fd.get(), F_SETFL, 0), 0);
+    send_exactly(fd.get(), std::string(100, 'a'));
+    fd.reset();  // not the last fd: no FIN
+    send_exactly(copy.get(), std::string(50, 'b'));
+    // dup2 over another socket of ours replaces it; the connection lives on there.
+    Fd other(socket(GetParam(), SOCK_STREAM, 0));
+    ASSERT_EQ(dup2(high.get(), other.get()), other.get()) << std::strerror(errno);
+    high.reset();
+    send_exactly(other.get(), std::string(25, 'c'));
+    copy.reset();
+    ASSERT_EQ(shutdown(other.get(), SHUT_WR), 0);
+    EXPECT_EQ(recv_until_eof(other.get()), "175") << "every alias wrote to the one connection";
+}
+
 // ---- shutdown ----------------------------------------------------------------------------
 
 TEST_P(Tcp, ShutdownWriteHalfCloses) {

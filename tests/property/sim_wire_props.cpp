@@ -112,18 +112,6 @@ bool checksums_pass(std::span<const std::byte> frame) {
     return fold(sum16(l4, l4len, pseudo)) == 0;
 }
 
-struct Collected {
-    std::vector<WireEvent> events;
-    std::vector<std::vector<std::byte>> arrived;
-    std::vector<uint64_t> arrive_ns;
-};
-
-void drain(Wire& w, Collected& c) {
-    w.deliver_due(UINT64_MAX, [&](int, std::span<const std::byte> b) {
-        c.arrived.emplace_back(b.begin(), b.end());
-    });
-}
-
 Wire two_port_wire(uint64_t seed) {
     Wire w(2, seed, 1500);
     w.set_mac(0, kMac0);

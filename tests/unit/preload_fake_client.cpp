@@ -208,6 +208,22 @@ Result<void> Client::close(int fd) {
     return {};
 }
 
+Result<void> Client::dup_of(int fd, int new_fd) {
+    if (int e = record({.op = "dup_of", .fd = fd, .a = new_fd})) {
+        return std::unexpected(e);
+    }
+    set_managed_fd(new_fd, true);
+    return {};
+}
+
+Result<void> Client::forget(int fd) {
+    if (int e = record({.op = "forget", .fd = fd})) {
+        return std::unexpected(e);
+    }
+    set_managed_fd(fd, false);
+    return {};
+}
+
 Result<void> Client::getsockname(int fd, sockaddr* addr, socklen_t* len) {
     if (int e = record({.op = "getsockname", .fd = fd, .ptr = addr})) {
         return std::unexpected(e);

@@ -17,7 +17,8 @@ namespace culvert::client::fake {
 // One Client call. Which fields mean what, per op:
 //   socket: a=domain b=type c=protocol          accept4: a=flags, ptr=addr
 //   bind/connect: ptr=addr, len=addrlen         listen: a=backlog   shutdown: a=how
-//   getsockname/getpeername: ptr=addr           close, after_fork_in_child: fd only
+//   getsockname/getpeername: ptr=addr           close, forget, after_fork_in_child: fd only
+//   dup_of: a=new_fd
 //   getsockopt/setsockopt: a=level b=name, ptr=value, len=optlen (in)
 //   sendmsg: a=flags, data=bytes of each iovec, ptr=msg_name, len=msg_namelen
 //   recvmsg: a=flags, iov_lens=capacity of each iovec, ptr=msg_name, len=msg_namelen (in)

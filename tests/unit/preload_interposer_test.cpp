@@ -630,19 +630,68 @@ TEST_F(Preload, FcntlFlagCommandsGoToTheClientWithTheDecodedArgument) {
 }
 
 TEST_F(Preload, OtherFcntlCommandsGoToTheKernelWithTheSameFd) {
-    const int copy = call_fcntl(culvert_, F_DUPFD_CLOEXEC, 100);
-    ASSERT_GE(copy, 100) << std::strerror(errno);
-    EXPECT_GE(::fcntl(copy, F_GETFD), 0);
-    const int copy64 = call_fcntl64(culvert_, F_DUPFD, 200);
-    ASSERT_GE(copy64, 200) << std::strerror(errno);
+    EXPECT_EQ(call_fcntl(culvert_, F_GETPIPE_SZ), -1);  // not a pipe: the kernel says so
+    EXPECT_EQ(errno, EBADF);
     EXPECT_TRUE(fake::calls().empty());
-    ::close(copy);
-    ::close(copy64);
 
     // On a kernel socket every command is the kernel's.
     ASSERT_EQ(call_fcntl64(kernel_[0], F_SETFL, O_NONBLOCK), 0);
     EXPECT_NE(::fcntl(kernel_[0], F_GETFL) & O_NONBLOCK, 0);
     EXPECT_TRUE(fake::calls().empty());
+}
+
+// The kernel makes every copy (a real fd, at the number dup(2) promises); the Client then
+// learns that the copy names the same socket.
+TEST_F(Preload, DupsOfACulvertFdAreKernelCopiesTheClientAdopts) {
+    const int copy = call_fcntl(culvert_, F_DUPFD_CLOEXEC, 100);
+    ASSERT_GE(copy, 100) << std::strerror(errno);
+    EXPECT_EQ(::fcntl(copy, F_GETFD), FD_CLOEXEC);
+    const int copy64 = call_fcntl64(culvert_, F_DUPFD, 200);
+    ASSERT_GE(copy64, 200) << std::strerror(errno);
+    EXPECT_EQ(::fcntl(copy64, F_GETFD), 0);
+    const int plain = wrap::dup(culvert_);
+    ASSERT_GE(plain, 0);
+    const int target = ::eventfd(0, EFD_CLOEXEC);
+    ASSERT_EQ(wrap::dup3(culvert_, target, O_CLOEXEC), target);
+    EXPECT_EQ(::fcntl(target, F_GETFD), FD_CLOEXEC);
+    const auto calls = fake::calls();
+    ASSERT_EQ(calls.size(), 4u);
+    const int copies[] = {copy, copy64, plain, target};
+    for (size_t i = 0; i < 4; ++i) {
+        EXPECT_EQ(calls[i].op, "dup_of");
+        EXPECT_EQ(calls[i].fd, culvert_);
+        EXPECT_EQ(calls[i].a, copies[i]);
+        EXPECT_EQ(wrap::close(copies[i]), 0);
+        ::close(copies[i]);  // the fake Client does not close kernel fds
+    }
+    // dup of a kernel fd never reaches the Client.
+    fake::reset();
+    const int k = wrap::dup(kernel_[0]);
+    ASSERT_GE(k, 0);
+    EXPECT_TRUE(fake::calls().empty());
+    ::close(k);
+}
+
+TEST_F(Preload, Dup2OntoACulvertFdForgetsItFirstAndOnlyIfTheSourceIsValid) {
+    const int other = ::eventfd(0, EFD_CLOEXEC);
+    fake::set_managed(other, true);
+    // A bad source: dup2 fails with EBADF and leaves the target alone.
+    EXPECT_EQ(wrap::dup2(987654, other), -1);
+    EXPECT_EQ(errno, EBADF);
+    EXPECT_TRUE(fake::calls().empty());
+    // A kernel socket over a culvert fd: the culvert socket is forgotten (not closed: the
+    // kernel closes the fd as it reuses the number), and the new fd is the kernel's.
+    ASSERT_EQ(wrap::dup2(kernel_[0], other), other);
+    EXPECT_THAT(op_names(), ElementsAre("forget"));
+    EXPECT_EQ(socket_domain(other), AF_UNIX);
+    // dup2 onto itself changes nothing.
+    fake::reset();
+    fake::set_managed(culvert_, true);
+    EXPECT_EQ(wrap::dup2(culvert_, culvert_), culvert_);
+    EXPECT_EQ(wrap::dup3(culvert_, culvert_, 0), -1);
+    EXPECT_EQ(errno, EINVAL);
+    EXPECT_TRUE(fake::calls().empty());
+    ::close(other);
 }
 
 TEST_F(Preload, IoctlOnACulvertFdGoesToTheClientWithItsPointer) {

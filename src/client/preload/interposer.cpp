@@ -127,9 +127,37 @@ bool valid_iovcnt(int iovcnt) {
     return iovcnt >= 0 && iovcnt <= IOV_MAX;
 }
 
+// dup, dup2, dup3, F_DUPFD: the kernel makes the copy (a real fd the app may poll), then the
+// Client learns that `copy` names the same socket as `fd`.
+int adopt_dup(int fd, int copy) {
+    if (copy < 0 || !culvert_fd(fd)) {
+        return copy;
+    }
+    if (auto r = with_client([&](Client& c) { return c.dup_of(fd, copy); }); !r) {
+        libc::close(copy);
+        return fail(r.error());
+    }
+    return copy;
+}
+
+// dup2/dup3 onto fd2: the kernel closes fd2 silently when it reuses the number, so a culvert
+// socket there is forgotten first, once the call cannot fail on `fd` any more.
+int dup_onto(int fd, int fd2, int flags, bool dup3) {
+    if (fd == fd2) {
+        return dup3 ? fail(EINVAL) : libc::dup2(fd, fd2);
+    }
+    if (culvert_fd(fd2)) {
+        if (libc::fcntl(fd, F_GETFD, nullptr) < 0) {
+            return -1;  // EBADF: dup2 would leave fd2 alone
+        }
+        (void)with_client([&](Client& c) { return c.forget(fd2); });
+    }
+    return adopt_dup(fd, dup3 ? libc::dup3(fd, fd2, flags) : libc::dup2(fd, fd2));
+}
+
 // fcntl and fcntl64 on a culvert fd: the four flag commands are culvert's (O_NONBLOCK lives
-// in the socket), every other command (locks, F_DUPFD, F_SETOWN, ...) goes to the kernel with
-// the same fd, the real fd that the application polls.
+// in the socket), F_DUPFD* copy the fd (adopt_dup), every other command (locks, F_SETOWN,
+// ...) goes to the kernel with the same fd, the real fd that the application polls.
 int fcntl_on_culvert(int fd, int cmd, void* arg, int (*kernel)(int, int, void*)) {
     switch (cmd) {
         case F_GETFL:
@@ -141,6 +169,9 @@ int fcntl_on_culvert(int fd, int cmd, void* arg, int (*kernel)(int, int, void*))
             const long value = static_cast<int>(reinterpret_cast<intptr_t>(arg));
             return to_libc(with_client([&](Client& c) { return c.fcntl(fd, cmd, value); }));
         }
+        case F_DUPFD:
+        case F_DUPFD_CLOEXEC:
+            return adopt_dup(fd, kernel(fd, cmd, arg));
         default:
             return kernel(fd, cmd, arg);
     }
@@ -294,6 +325,18 @@ int shutdown(int fd, int how) {
 
 int close(int fd) {
     return to_libc(with_client([&](Client& c) { return c.close(fd); }));
+}
+
+int dup(int fd) {
+    return adopt_dup(fd, libc::dup(fd));
+}
+
+int dup2(int fd, int fd2) {
+    return dup_onto(fd, fd2, 0, false);
+}
+
+int dup3(int fd, int fd2, int flags) {
+    return dup_onto(fd, fd2, flags, true);
 }
 
 int getsockname(int fd, sockaddr* addr, socklen_t* len) {

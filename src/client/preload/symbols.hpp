@@ -26,6 +26,11 @@
       culvert_fd(fd), raw(SYS_connect, fd, addr, len))                                             \
     X(int, shutdown, (int fd, int how), (fd, how), culvert_fd(fd), raw(SYS_shutdown, fd, how))     \
     X(int, close, (int fd), (fd), culvert_fd(fd), raw(SYS_close, fd))                              \
+    X(int, dup, (int fd), (fd), culvert_fd(fd), raw(SYS_dup, fd))                                  \
+    X(int, dup2, (int fd, int fd2), (fd, fd2), culvert_fd(fd) || culvert_fd(fd2),                  \
+      raw(SYS_dup2, fd, fd2))                                                                      \
+    X(int, dup3, (int fd, int fd2, int flags), (fd, fd2, flags),                                   \
+      culvert_fd(fd) || culvert_fd(fd2), raw(SYS_dup3, fd, fd2, flags))                            \
     X(int, getsockname, (int fd, sockaddr* addr, socklen_t* len), (fd, addr, len), culvert_fd(fd), \
       raw(SYS_getsockname, fd, addr, len))                                                         \
     X(int, getpeername, (int fd, sockaddr* addr, socklen_t* len), (fd, addr, len), culvert_fd(fd), \
