@@ -588,8 +588,8 @@ bool TcpSocket::release() {
         detach_pcb();
         return true;
     }
-    if (rx_unread()) {
-        abort_pcb();  // RST, as Linux when unread data is discarded
+    if (rx_unread() || (linger_[0] && linger_[1] == 0)) {
+        abort_pcb();  // RST, as Linux when unread data is discarded or SO_LINGER is {1, 0}
         return true;
     }
     push_tx();  // drains what it can now; FIN once the ring is empty
@@ -622,6 +622,7 @@ std::expected<uint32_t, Errno> TcpSocket::getsockopt(int level, int name, std::s
             case abi::kSoReuseaddr: return put(out, reuseaddr_ ? 1 : 0);
             case abi::kSoKeepalive: return put(out, keepalive_ ? 1 : 0);
             case abi::kSoError: return put(out, ch_->error.exchange(0));
+            case abi::kSoLinger: return put(out, linger_);
             // Linux reports twice the requested size (half is bookkeeping); so do we.
             case abi::kSoSndbuf: return put(out, static_cast<int>(2 * info_.tx_bytes));
             case abi::kSoRcvbuf: return put(out, static_cast<int>(2 * info_.rx_bytes));
@@ -699,8 +700,18 @@ std::expected<void, Errno> TcpSocket::setsockopt(int level, int name, std::span<
             case abi::kSoRcvbuf:
                 if (!v) return std::unexpected(v.error());
                 return resize_ring(name == abi::kSoSndbuf, *v);
-            case abi::kSoLinger:
+            case abi::kSoLinger: {
+                // struct linger {int l_onoff; int l_linger;}. Only {1, 0} changes close():
+                // an abortive close (RST, unsent data dropped), as on Linux. A positive
+                // l_linger is kept for getsockopt; close() still returns at once and the
+                // data drains in the background (docs/architecture.md).
+                int l[2];
+                if (value.size() < sizeof l) return std::unexpected(EINVAL);
+                std::memcpy(l, value.data(), sizeof l);
+                linger_[0] = l[0] != 0 ? 1 : 0;
+                linger_[1] = std::max(l[1], 0);
                 return {};
+            }
             default: return std::unexpected(ENOPROTOOPT);
         }
     }

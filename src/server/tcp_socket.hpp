@@ -9,6 +9,7 @@
 #include "server/client_memory.hpp"
 #include "server/socket.hpp"
 
+#include <array>
 #include <deque>
 #include <memory>
 
@@ -68,6 +69,7 @@ private:
     bool reuseaddr_ = false;
     bool nodelay_ = false;
     bool keepalive_ = false;
+    std::array<int, 2> linger_{0, 0};  // SO_LINGER as set: l_onoff, l_linger
     tcp_pcb* pcb_ = nullptr;
     bool listening_ = false;
     int backlog_ = 0;

@@ -113,6 +113,8 @@
 #define TCP_CALCULATE_EFF_SEND_MSS 1
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 0
 #define TCP_TTL 64
+// TIME_WAIT lasts 2 * TCP_MSL: 60 s, Linux's TCP_TIMEWAIT_LEN (lwIP's default is 120 s).
+#define TCP_MSL 30000UL
 #define UDP_TTL 64
 
 /* Checksums: generated and checked in software unless a netif says its device offloads. */

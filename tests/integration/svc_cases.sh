@@ -186,7 +186,7 @@ print('300 datagrams echoed intact')
     wait "$feeder" 2>/dev/null || true  # its peer died: reset or EOF, either is fine
     check_no_leaks
     # The killed connections are reset and freed; the other client closed first (FIN after
-    # its last byte), so its pcb stays in TIME_WAIT for 2*TCP_MSL (120 s in lwIP), as the
+    # its last byte), so its pcb stays in TIME_WAIT for 2*TCP_MSL (60 s, lwipopts.h), as the
     # active closer's does on Linux: exactly one pcb above the baseline, and it stays so.
     wait_status '.lwip.tcp_pcbs' $((base_tcp + 1)) 20
     sleep 1

@@ -307,6 +307,64 @@ TEST_F(InProcessService, SoRcvbufAndSoSndbufResizeTheRingsBeforeConnect) {
     c.close(*l);
 }
 
+// tcp(7), socket(7): SO_LINGER {1, 0} makes close() abortive: RST, the peer's recv fails
+// with ECONNRESET and no TIME_WAIT is left. An orderly close leaves the closer's pcb in
+// TIME_WAIT for 60 s, as Linux's TCP_TIMEWAIT_LEN.
+TEST_F(InProcessService, LingerZeroResetsAndOrderlyCloseWaitsSixtySeconds) {
+    auto& c = Client::instance();
+    auto l = c.socket(AF_INET, SOCK_STREAM, 0);
+    auto addr = v4(8083);
+    ASSERT_TRUE(c.bind(*l, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    ASSERT_TRUE(c.listen(*l, 2));
+    const int baseline = status()["lwip"]["tcp_pcbs"];
+
+    auto s = c.socket(AF_INET, SOCK_STREAM, 0);
+    const linger abortive{1, 0};
+    ASSERT_TRUE(c.setsockopt(*s, SOL_SOCKET, SO_LINGER, &abortive, sizeof abortive));
+    linger got{};
+    socklen_t len = sizeof got;
+    ASSERT_TRUE(c.getsockopt(*s, SOL_SOCKET, SO_LINGER, &got, &len));
+    EXPECT_EQ(len, sizeof got);
+    EXPECT_EQ(got.l_onoff, 1);
+    EXPECT_EQ(got.l_linger, 0);
+    const int half = 1;
+    auto short_value = c.setsockopt(*s, SOL_SOCKET, SO_LINGER, &half, sizeof half);
+    ASSERT_FALSE(short_value);
+    EXPECT_EQ(short_value.error(), EINVAL);
+    ASSERT_TRUE(c.connect(*s, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    auto a = c.accept4(*l, nullptr, nullptr, 0);
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(c.close(*s));
+    char buf[16];
+    auto r = recv_bytes(*a, buf, sizeof buf);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error(), ECONNRESET);
+    ASSERT_TRUE(c.close(*a));
+    for (int i = 0; i < 10; ++i) drive(nullptr);
+    EXPECT_EQ(status()["lwip"]["tcp_pcbs"], baseline) << "no TIME_WAIT after an abortive close";
+
+    // Orderly: the active closer waits 60 s in TIME_WAIT, then its pcb is gone.
+    s = c.socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_TRUE(c.connect(*s, reinterpret_cast<sockaddr*>(&addr), sizeof addr));
+    a = c.accept4(*l, nullptr, nullptr, 0);
+    ASSERT_TRUE(a);
+    ASSERT_TRUE(c.close(*s));
+    r = recv_bytes(*a, buf, sizeof buf);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(*r, 0u) << "EOF";
+    ASSERT_TRUE(c.close(*a));
+    const uint64_t closed_at = g_world->now_ms;
+    g_world->limit_ms = closed_at + 55'000;
+    while (drive(nullptr)) {
+    }
+    EXPECT_EQ(status()["lwip"]["tcp_pcbs"], baseline + 1) << "TIME_WAIT at 55 s";
+    g_world->limit_ms = closed_at + 62'000;
+    while (drive(nullptr)) {
+    }
+    EXPECT_EQ(status()["lwip"]["tcp_pcbs"], baseline) << "TIME_WAIT over at 62 s";
+    c.close(*l);
+}
+
 TEST_F(InProcessService, TenVirtualMinutesOfIdleConnectionTakeLessThanASecond) {
     auto& c = Client::instance();
     auto l = c.socket(AF_INET, SOCK_STREAM, 0);
