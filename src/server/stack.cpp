@@ -13,6 +13,7 @@
 #include "stack/backend_netif.hpp"
 #include "stack/stack_hooks.h"
 #include "stack/tcp_unsent_order.h"
+#include "stack/tcp_window_update.h"
 
 #include <nlohmann/json.hpp>
 
@@ -295,6 +296,8 @@ std::string Stack::status_json() const {
     lw["tcp_tx_segments"] = lwip_stats.tcp.xmit;
     lw["udp_rx"] = lwip_stats.udp.recv;
     lw["udp_tx"] = lwip_stats.udp.xmit;
+    // Our workarounds for lwIP bugs at work (docs/lwip-unsent-order.md).
+    lw["tcp_window_updates_on_ack"] = culvert_tcp_window_updates_on_ack();
     j["lwip"] = lw;
     json ifs = json::array();
     for (auto& iface : interfaces_) {
