@@ -200,7 +200,7 @@ void Stack::handle_session(uint64_t token, uint32_t events) {
 
 // lwIP's timers, then our repair of what a retransmission timeout may have left broken:
 // lwIP 2.1.3 can leave a send queue out of order and the connection stalled for good
-// (docs/lwip-unsent-order.md).
+// (docs/lwip-tcp-stall.md).
 void Stack::check_timeouts() {
     sys_check_timeouts();
     counters_.tcp_unsent_reordered += culvert_tcp_repair_after_timers();
@@ -296,7 +296,7 @@ std::string Stack::status_json() const {
     lw["tcp_tx_segments"] = lwip_stats.tcp.xmit;
     lw["udp_rx"] = lwip_stats.udp.recv;
     lw["udp_tx"] = lwip_stats.udp.xmit;
-    // Our workarounds for lwIP bugs at work (docs/lwip-unsent-order.md).
+    // Our workarounds for lwIP bugs at work (docs/lwip-tcp-stall.md).
     lw["tcp_window_updates_on_ack"] = culvert_tcp_window_updates_on_ack();
     j["lwip"] = lw;
     json ifs = json::array();

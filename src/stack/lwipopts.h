@@ -115,7 +115,7 @@
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 0
 /* A segment that acknowledges new data updates the send window, as on Linux: lwIP 2.1.3
  * otherwise sends past the peer's window and can deadlock with Linux 6.17+
- * (tcp_window_update.h, docs/lwip-unsent-order.md). */
+ * (tcp_window_update.h, docs/lwip-tcp-stall.md). */
 #define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) culvert_tcp_inpacket((pcb), (hdr))
 #define TCP_TTL 64
 #define UDP_TTL 64

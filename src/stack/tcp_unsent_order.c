@@ -1,5 +1,5 @@
 /* Repairs lwIP 2.1.3 send queues that a retransmission timeout left out of sequence order
- * (tcp_unsent_order.h; the bug and its evidence: docs/lwip-unsent-order.md). */
+ * (tcp_unsent_order.h; the bug and its evidence: docs/lwip-tcp-stall.md). */
 #include "tcp_unsent_order.h"
 
 #include "lwip/pbuf.h"

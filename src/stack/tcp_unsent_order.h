@@ -1,6 +1,6 @@
 /* Works around an lwIP 2.1.3 bug that stalls a TCP connection forever: a retransmission
  * timeout that follows a fast retransmit leaves the send queue out of sequence order
- * (docs/lwip-unsent-order.md). We never patch lwIP; the stack loop repairs the queue. */
+ * (docs/lwip-tcp-stall.md). We never patch lwIP; the stack loop repairs the queue. */
 #ifndef CULVERT_TCP_UNSENT_ORDER_H
 #define CULVERT_TCP_UNSENT_ORDER_H
 

@@ -1,4 +1,4 @@
-/* Works around lwIP 2.1.3 sending beyond its peer's window (docs/lwip-unsent-order.md):
+/* Works around lwIP 2.1.3 sending beyond its peer's window (docs/lwip-tcp-stall.md):
  * lwIP ignores the window of a segment whose sequence number is below the last one that
  * updated the window even when that segment acknowledges new data, and then measures the old
  * window from the new snd_una. Included by lwipopts.h (LWIP_HOOK_TCP_INPACKET_PCB), so it

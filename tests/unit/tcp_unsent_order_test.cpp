@@ -1,5 +1,5 @@
 // Tests src/stack/tcp_unsent_order.c on lwIP itself (lwip_tcp_fixture.hpp). The scenario is
-// the permanent stall seen with a Linux peer (docs/lwip-unsent-order.md): a fast retransmit
+// the permanent stall seen with a Linux peer (docs/lwip-tcp-stall.md): a fast retransmit
 // that the peer's small window keeps from going out, then a retransmission timeout.
 #include "tests/unit/lwip_tcp_fixture.hpp"
 

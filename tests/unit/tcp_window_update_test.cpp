@@ -1,7 +1,7 @@
 // Tests src/stack/tcp_window_update.c (lwIP's LWIP_HOOK_TCP_INPACKET_PCB) on lwIP itself
 // (lwip_tcp_fixture.hpp): a segment that acknowledges new data updates the send window even
 // when its sequence number is older than the last window update's, so lwIP never sends past
-// the right edge the peer offered (docs/lwip-unsent-order.md).
+// the right edge the peer offered (docs/lwip-tcp-stall.md).
 #include "tests/unit/lwip_tcp_fixture.hpp"
 
 #include "stack/tcp_window_update.h"
