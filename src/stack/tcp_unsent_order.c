@@ -6,7 +6,9 @@
 #include "lwip/tcp.h"
 #include "lwip/priv/tcp_priv.h"
 
-static u32_t seqno_of(const struct tcp_seg* seg) { return lwip_ntohl(seg->tcphdr->seqno); }
+static u32_t seqno_of(const struct tcp_seg* seg) {
+    return lwip_ntohl(seg->tcphdr->seqno);
+}
 
 static int in_order(const struct tcp_seg* seg) {
     for (; seg != NULL && seg->next != NULL; seg = seg->next) {

@@ -7,7 +7,9 @@
 
 static uint64_t g_updates_on_ack;
 
-uint64_t culvert_tcp_window_updates_on_ack(void) { return g_updates_on_ack; }
+uint64_t culvert_tcp_window_updates_on_ack(void) {
+    return g_updates_on_ack;
+}
 
 int8_t culvert_tcp_inpacket(struct tcp_pcb* pcb, const struct tcp_hdr* hdr) {
     /* Listening pcbs are a shorter struct; before ESTABLISHED lwIP sets the window itself. */
@@ -23,7 +25,8 @@ int8_t culvert_tcp_inpacket(struct tcp_pcb* pcb, const struct tcp_hdr* hdr) {
      * count and both sides wait forever. An ACK for new data is newer than anything seen,
      * so its window is too (Linux: tcp_may_update_window). Moving SND.WL1 just below this
      * segment makes tcp_receive() take its window. */
-    if (TCP_SEQ_BETWEEN(hdr->ackno, pcb->lastack + 1, pcb->snd_nxt) && TCP_SEQ_LT(hdr->seqno, pcb->snd_wl1)) {
+    if (TCP_SEQ_BETWEEN(hdr->ackno, pcb->lastack + 1, pcb->snd_nxt) &&
+        TCP_SEQ_LT(hdr->seqno, pcb->snd_wl1)) {
         pcb->snd_wl1 = hdr->seqno - 1;
         ++g_updates_on_ack;
     }

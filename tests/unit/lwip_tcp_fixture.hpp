@@ -27,7 +27,8 @@ constexpr size_t kSegments = 6;
 constexpr uint32_t kIss = 0xfffff000u;  // our data crosses the 32-bit sequence wrap
 constexpr uint32_t kPeerIss = 0x12345678u;
 constexpr uint16_t kLocalPort = 4000, kPeerPort = 5000;
-constexpr uint16_t kSmallWindow = 1000;  // less than one segment, as a Linux peer whose buffer is full
+constexpr uint16_t kSmallWindow =
+    1000;  // less than one segment, as a Linux peer whose buffer is full
 
 struct Segment {
     uint32_t seq = 0;
@@ -36,7 +37,9 @@ struct Segment {
 };
 inline std::vector<Segment> g_sent;
 
-inline uint32_t be32(const uint8_t* p) { return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3]; }
+inline uint32_t be32(const uint8_t* p) {
+    return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
 inline void put_be16(uint8_t* p, uint16_t v) {
     p[0] = static_cast<uint8_t>(v >> 8);
     p[1] = static_cast<uint8_t>(v);
@@ -73,13 +76,16 @@ inline err_t test_netif_init(struct netif* nif) {
 // lwIP heap in use, less its timer list: the first active pcb starts lwIP's TCP timer,
 // which then stays for good.
 inline mem_size_t heap_in_use() {
-    return static_cast<mem_size_t>(lwip_stats.mem.used - lwip_stats.memp[MEMP_SYS_TIMEOUT]->used * sizeof(struct sys_timeo));
+    return static_cast<mem_size_t>(lwip_stats.mem.used - lwip_stats.memp[MEMP_SYS_TIMEOUT]->used *
+                                                             sizeof(struct sys_timeo));
 }
 
-inline uint8_t pattern_at(size_t i) { return static_cast<uint8_t>((i * 131u + (i >> 8)) & 0xff); }
+inline uint8_t pattern_at(size_t i) {
+    return static_cast<uint8_t>((i * 131u + (i >> 8)) & 0xff);
+}
 
 class LwipTcpFixture : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() { lwip_init(); }
 
     void SetUp() override {
@@ -92,7 +98,8 @@ protected:
         IP4_ADDR(&peer_, 10, 0, 0, 2);
         IP4_ADDR(&mask, 255, 255, 255, 0);
         IP4_ADDR(&gw, 0, 0, 0, 0);
-        ASSERT_NE(netif_add(&nif_, &local_, &mask, &gw, nullptr, test_netif_init, ip4_input), nullptr);
+        ASSERT_NE(netif_add(&nif_, &local_, &mask, &gw, nullptr, test_netif_init, ip4_input),
+                  nullptr);
         netif_set_up(&nif_);
 
         // An established connection, set up as lwIP's own unit tests do (test/unit/tcp).
@@ -122,7 +129,9 @@ protected:
 
         data_.resize(kSegments * kMss);
         for (size_t i = 0; i < data_.size(); ++i) data_[i] = pattern_at(i);
-        ASSERT_EQ(tcp_write(pcb_, data_.data(), static_cast<u16_t>(data_.size()), TCP_WRITE_FLAG_COPY), ERR_OK);
+        ASSERT_EQ(
+            tcp_write(pcb_, data_.data(), static_cast<u16_t>(data_.size()), TCP_WRITE_FLAG_COPY),
+            ERR_OK);
         ASSERT_EQ(tcp_output(pcb_), ERR_OK);
         ASSERT_EQ(g_sent.size(), kSegments) << "all segments in flight";
         g_sent.clear();
@@ -174,7 +183,8 @@ protected:
                 g_sent.clear();
                 for (const auto& s : batch) {
                     const uint32_t skip = peer_rcv_nxt_ - s.seq;
-                    if (s.data.empty() || TCP_SEQ_GT(s.seq, peer_rcv_nxt_) || skip >= s.data.size()) continue;
+                    if (s.data.empty() || TCP_SEQ_GT(s.seq, peer_rcv_nxt_) || skip >= s.data.size())
+                        continue;
                     received_.insert(received_.end(), s.data.begin() + skip, s.data.end());
                     peer_rcv_nxt_ += static_cast<uint32_t>(s.data.size() - skip);
                 }

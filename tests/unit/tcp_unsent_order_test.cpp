@@ -54,8 +54,10 @@ TEST_F(TcpUnsentOrder, RepairFreesASegmentThePeerAlreadyAcknowledged) {
     EXPECT_EQ(sent_callback_bytes_, kMss) << "the application hears of the freed room";
     EXPECT_EQ(first_queued_seq(), kIss + kMss) << "snd_una must be first in line";
     u16_t queued = 0;
-    for (struct tcp_seg* s = pcb_->unsent; s != nullptr; s = s->next) queued = static_cast<u16_t>(queued + pbuf_clen(s->p));
-    for (struct tcp_seg* s = pcb_->unacked; s != nullptr; s = s->next) queued = static_cast<u16_t>(queued + pbuf_clen(s->p));
+    for (struct tcp_seg* s = pcb_->unsent; s != nullptr; s = s->next)
+        queued = static_cast<u16_t>(queued + pbuf_clen(s->p));
+    for (struct tcp_seg* s = pcb_->unacked; s != nullptr; s = s->next)
+        queued = static_cast<u16_t>(queued + pbuf_clen(s->p));
     EXPECT_EQ(pcb_->snd_queuelen, queued);
     peer_rcv_nxt_ = kIss + kMss;
     run_peer(0xffff, 60, data_.size() - kMss);

@@ -35,11 +35,13 @@ TEST_F(TcpWindowUpdate, AnAckForNewDataUpdatesTheWindowWhateverItsSequenceNumber
     ASSERT_GT(pcb_->lastack + pcb_->cwnd, right_edge);
     std::vector<uint8_t> more(8 * kMss);
     for (size_t i = 0; i < more.size(); ++i) more[i] = pattern_at(data_.size() + i);
-    ASSERT_EQ(tcp_write(pcb_, more.data(), static_cast<u16_t>(more.size()), TCP_WRITE_FLAG_COPY), ERR_OK);
+    ASSERT_EQ(tcp_write(pcb_, more.data(), static_cast<u16_t>(more.size()), TCP_WRITE_FLAG_COPY),
+              ERR_OK);
     ASSERT_EQ(tcp_output(pcb_), ERR_OK);
     for (const auto& s : g_sent)
         EXPECT_TRUE(TCP_SEQ_LEQ(s.seq + s.data.size(), right_edge))
-            << "sent " << s.seq - kIss << "+" << s.data.size() << " past the peer's edge " << right_edge - kIss;
+            << "sent " << s.seq - kIss << "+" << s.data.size() << " past the peer's edge "
+            << right_edge - kIss;
     EXPECT_TRUE(TCP_SEQ_LEQ(pcb_->snd_nxt, right_edge));
 
     // Then the peer takes everything: the new data arrives whole, in order.
