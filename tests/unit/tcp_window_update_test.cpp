@@ -33,7 +33,7 @@ TEST_F(TcpWindowUpdate, AnAckForNewDataUpdatesTheWindowWhateverItsSequenceNumber
     // More data: nothing may go past the edge the peer offered (the congestion window
     // would allow it).
     ASSERT_GT(pcb_->lastack + pcb_->cwnd, right_edge);
-    std::vector<uint8_t> more(8 * kMss);
+    std::vector<uint8_t> more(size_t{8} * kMss);
     for (size_t i = 0; i < more.size(); ++i) more[i] = pattern_at(data_.size() + i);
     ASSERT_EQ(tcp_write(pcb_, more.data(), static_cast<u16_t>(more.size()), TCP_WRITE_FLAG_COPY),
               ERR_OK);
