@@ -13,7 +13,7 @@ namespace culvert::server {
     X(tcp_resets_sent) X(tcp_rx_bytes) X(tcp_tx_bytes) X(tcp_write_errors)          \
     X(udp_rx_datagrams) X(udp_rx_dropped_ring_full) X(udp_tx_datagrams)             \
     X(udp_tx_errors) X(udp_tx_bad_length) X(channel_corrupt)                        \
-    X(segment_alloc_failures) X(notify_errors)
+    X(segment_alloc_failures) X(notify_errors) X(tcp_unsent_reordered)
 
 struct Counters {
 #define CULVERT_COUNTER_FIELD(name) uint64_t name = 0;

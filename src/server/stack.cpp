@@ -12,6 +12,8 @@
 #include "server/session.hpp"
 #include "stack/backend_netif.hpp"
 #include "stack/stack_hooks.h"
+#include "stack/tcp_unsent_order.h"
+#include "stack/tcp_window_update.h"
 
 #include <nlohmann/json.hpp>
 
@@ -196,6 +198,14 @@ void Stack::handle_session(uint64_t token, uint32_t events) {
     if (!keep) close_session(token);
 }
 
+// lwIP's timers, then our repair of what a retransmission timeout may have left broken:
+// lwIP 2.1.3 can leave a send queue out of order and the connection stalled for good
+// (docs/lwip-tcp-stall.md).
+void Stack::check_timeouts() {
+    sys_check_timeouts();
+    counters_.tcp_unsent_reordered += culvert_tcp_repair_after_timers();
+}
+
 uint64_t Stack::step(int max_wait_ms) {
     update_clock();
     const u32_t lwip_wait = sys_timeouts_sleeptime();
@@ -208,7 +218,7 @@ uint64_t Stack::step(int max_wait_ms) {
     // Timers due by now fire before this step's frames and requests, whenever they arrived
     // within the millisecond: a capture stamped with the stack clock then replays in the
     // same order (docs/replay.md).
-    sys_check_timeouts();
+    check_timeouts();
     for (int i = 0; i < n; ++i) {
         const uint64_t token = events[i].data.u64;
         switch (kind_of(token)) {
@@ -248,7 +258,7 @@ uint64_t Stack::step(int max_wait_ms) {
         if (it != sockets_.end()) it->second->flush();
     }
     dirty_.clear();
-    sys_check_timeouts();
+    check_timeouts();
     for (uint64_t token : reap_) orphans_.erase(token);
     reap_.clear();
     const u32_t next = sys_timeouts_sleeptime();
@@ -286,6 +296,8 @@ std::string Stack::status_json() const {
     lw["tcp_tx_segments"] = lwip_stats.tcp.xmit;
     lw["udp_rx"] = lwip_stats.udp.recv;
     lw["udp_tx"] = lwip_stats.udp.xmit;
+    // Our workarounds for lwIP bugs at work (docs/lwip-tcp-stall.md).
+    lw["tcp_window_updates_on_ack"] = culvert_tcp_window_updates_on_ack();
     j["lwip"] = lw;
     json ifs = json::array();
     for (auto& iface : interfaces_) {

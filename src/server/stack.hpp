@@ -76,6 +76,7 @@ private:
     void handle_session(uint64_t token, uint32_t events);
     void close_session(uint64_t token);
     void update_clock();
+    void check_timeouts();
 
     StackSettings settings_;
     Counters counters_;

@@ -5,6 +5,7 @@
 #define CULVERT_LWIPOPTS_H
 
 #include "stack_hooks.h"
+#include "tcp_window_update.h"
 
 /* One thread, raw API, no OS layer. */
 #define NO_SYS 1
@@ -112,6 +113,10 @@
 #define LWIP_TCP_TIMESTAMPS 0
 #define TCP_CALCULATE_EFF_SEND_MSS 1
 #define LWIP_TCP_PCB_NUM_EXT_ARGS 0
+/* A segment that acknowledges new data updates the send window, as on Linux: lwIP 2.1.3
+ * otherwise sends past the peer's window and can deadlock with Linux 6.17+
+ * (tcp_window_update.h, docs/lwip-tcp-stall.md). */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) culvert_tcp_inpacket((pcb), (hdr))
 #define TCP_TTL 64
 // TIME_WAIT lasts 2 * TCP_MSL: 60 s, Linux's TCP_TIMEWAIT_LEN (lwIP's default is 120 s).
 #define TCP_MSL 30000UL

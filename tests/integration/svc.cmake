@@ -9,7 +9,7 @@ set(CULVERT_SVC_CASES
   udp_echo_server_v4 udp_echo_server_v6
   iperf_tcp_client_v4 iperf_tcp_client_v6 iperf_tcp_server_v4 iperf_tcp_server_v6
   iperf_udp_client_v4 iperf_udp_client_v6 iperf_udp_server_v4 iperf_udp_server_v6
-  backpressure_v4 backpressure_v6 lifecycle_kill lifecycle_no_daemon threads_v4 threads_v6
+  backpressure_v4 backpressure_v6 tcp_duplex_stress lifecycle_kill lifecycle_no_daemon threads_v4 threads_v6
   status_cli)
 foreach(case ${CULVERT_SVC_CASES})
   add_test(NAME svc.${case}
