@@ -183,6 +183,7 @@ void TcpSocket::abort_pcb() {
     if (!pcb_) return;
     tcp_pcb* pcb = pcb_;
     pcb_ = nullptr;
+    aborted_ = true;
     tcp_arg(pcb, nullptr);
     if (pcb->state != LISTEN) {
         tcp_recv(pcb, nullptr);
@@ -360,7 +361,7 @@ int TcpSocket::on_recv(pbuf* p, int err) {
         }
     }
     move_rx();
-    return ERR_OK;
+    return aborted_ ? ERR_ABRT : ERR_OK;
 }
 
 void TcpSocket::flush() {
@@ -461,15 +462,16 @@ void TcpSocket::push_tx() {
     if ((shut_wr_ || released_) && remaining == 0) finish_close();
 }
 
+// A callback that aborted its pcb must say so (ERR_ABRT), or lwIP goes on using it.
 int TcpSocket::on_sent(uint16_t) {
     push_tx();
-    return ERR_OK;
+    return aborted_ ? ERR_ABRT : ERR_OK;
 }
 
 int TcpSocket::on_poll() {
     push_tx();
     settle_pcb();
-    return ERR_OK;
+    return aborted_ ? ERR_ABRT : ERR_OK;
 }
 
 void TcpSocket::fail(Errno err) {

@@ -70,6 +70,7 @@ private:
     bool nodelay_ = false;
     bool keepalive_ = false;
     std::array<int, 2> linger_{0, 0};  // SO_LINGER as set: l_onoff, l_linger
+    bool aborted_ = false;             // abort_pcb() ran: lwIP's callbacks return ERR_ABRT
     tcp_pcb* pcb_ = nullptr;
     bool listening_ = false;
     int backlog_ = 0;
