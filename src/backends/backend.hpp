@@ -31,6 +31,13 @@ struct Frame {
     std::byte* data;
     uint16_t len;
     FrameLoan loan{};
+    // Receive only, set by devices with offloads (TAP with a virtio-net header): the device
+    // vouches for this frame's transport checksum (Linux CHECKSUM_PARTIAL/UNNECESSARY), so
+    // the stack may skip its own check for this frame. Never set on IP fragments.
+    bool l4_csum_ok = false;
+    // Receive only: the device merged TCP segments of one flow (GRO/LRO), so the frame may
+    // be longer than mtu + 18 (up to 65535 bytes); it is otherwise a well-formed packet.
+    bool coalesced = false;
 };
 
 // Counters since the backend was opened. Every frame a backend receives or is handed ends
@@ -97,6 +104,11 @@ class PacketBackend {
     // count is back-pressure: frames[n..) were not taken and may be offered again later.
     // Frames must be at least 14 and at most mtu + 18 bytes (checked by the caller).
     virtual size_t tx_burst(std::span<const Frame> frames) = 0;
+
+    // Sends what tx_burst took but held back to merge (a backend that joins TCP segments into
+    // one device frame, like the TAP with offloads). The stack calls it at the end of every
+    // loop iteration, before it may sleep, so frames are held for microseconds at most.
+    virtual void tx_flush() {}
 
     // An fd that polls readable (POLLIN) when rx_burst may return frames, or -1 for
     // busy-poll backends that must be polled continuously.

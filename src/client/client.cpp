@@ -74,6 +74,17 @@ struct SocketState {
     channels::EventQueueProducer notify;
     channels::Readiness ready;
     std::mutex send_mu, recv_mu;
+    // EventQueueProducer has one producer; a sending and a receiving thread are two. Two
+    // unserialised notify() calls could both see culvertd idle, raise our counter once and
+    // write two units: culvertd's counter then runs ahead of ours, every later notify looks
+    // "pending", and culvertd never wakes for this socket again (an echo client with a
+    // reader and a writer thread stalled with data waiting in culvertd).
+    std::mutex notify_mu;
+
+    void notify_server() {
+        std::lock_guard lock(notify_mu);
+        notify.notify();
+    }
 
     std::atomic<uint32_t>& state() { return sch ? sch->state : dch->state; }
     std::atomic<int32_t>& error() { return sch ? sch->error : dch->error; }
@@ -842,7 +853,7 @@ Result<size_t> Client::Impl::stream_send(SocketState& s, const msghdr* msg, int 
             if (!n) return std::unexpected(to_errno(n.error()));
             if (*n > 0) {
                 done += *n;
-                s.notify.notify();
+                s.notify_server();
             }
             if (done == total) {
                 auto room = s.tx.writable();
@@ -894,7 +905,7 @@ Result<size_t> Client::Impl::stream_recv(SocketState& s, msghdr* msg, int flags)
             auto n = peek ? s.rx.peek(cur.span()) : s.rx.read(cur.span());
             if (!n) return std::unexpected(to_errno(n.error()));
             got += *n;
-            if (!peek) s.notify.notify();  // room in the ring: culvertd may move more data
+            if (!peek) s.notify_server();  // room in the ring: culvertd may move more data
             if (!waitall || got == total) {
                 auto left = s.rx.readable();
                 settle_readable(s, left && *left > 0);
@@ -983,7 +994,7 @@ Result<size_t> Client::Impl::dgram_send(SocketState& s, const msghdr* msg, int f
             it->flags = has_to ? channels::kDgramHasAddr : 0;
             std::memcpy(it->addr, &to, sizeof to);
             s.sendq.repack();
-            s.notify.notify();
+            s.notify_server();
             return len;
         }
         if (item.error() != channels::ChannelError::empty) return std::unexpected(EIO);
@@ -1041,7 +1052,7 @@ Result<size_t> Client::Impl::dgram_recv(SocketState& s, msghdr* msg, int flags) 
             if (len > cap) msg->msg_flags |= MSG_TRUNC;
             if (!peek) {
                 s.recvq.repack();
-                s.notify.notify();  // culvertd frees the spent pbuf
+                s.notify_server();  // culvertd frees the spent pbuf
                 auto left = s.recvq.available();
                 settle_readable(s, left && *left > 0);
             }

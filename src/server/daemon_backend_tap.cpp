@@ -15,6 +15,11 @@ std::expected<BackendPtr, std::string> open_tap(const InterfaceConfig& iface) {
     backends::TapConfig tc;
     tc.name = iface.name;
     tc.mac = iface.mac;
+    // The kernel on the TAP is local: let it coalesce TCP and skip checksums as it does for
+    // a VM's virtio NIC (docs/architecture.md, "TAP offloads"). Not while capturing: a
+    // capture shows frames as a wire carries them (MTU-sized, real checksums), which is
+    // what `culvert replay` feeds back through a backend without offloads.
+    tc.offloads = !iface.capture;
     // The TAP is created in the namespace the thread is in; return to ours afterwards.
     int saved = -1;
     if (iface.netns) {

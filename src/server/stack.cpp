@@ -259,6 +259,8 @@ uint64_t Stack::step(int max_wait_ms) {
     }
     dirty_.clear();
     check_timeouts();
+    // Frames a backend held back to merge leave before we may sleep.
+    for (auto& iface : interfaces_) iface->backend->tx_flush();
     for (uint64_t token : reap_) orphans_.erase(token);
     reap_.clear();
     const u32_t next = sys_timeouts_sleeptime();

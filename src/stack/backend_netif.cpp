@@ -151,6 +151,7 @@ std::expected<std::unique_ptr<BackendNetif>, std::string> BackendNetif::create(
     if (caps.rx_csum_ipv4) checksums &= ~NETIF_CHECKSUM_CHECK_IP;
     if (caps.rx_csum_l4) checksums &= ~NETIF_CHECKSUM_CHECK_TCP;
     NETIF_SET_CHECKSUM_CTRL(nif, checksums);
+    self->checksums_ = checksums;
 
     // Slot 0: fe80::/64 with the EUI-64 of our MAC; with DAD off lwIP makes it PREFERRED.
     netif_create_ip6_linklocal_address(nif, 1);
@@ -243,7 +244,8 @@ void BackendNetif::deliver(const backends::Frame& frame) {
         give_back();
         return;
     }
-    if (frame.len > mtu_ + kFrameOverheadBytes) {
+    // A coalesced frame (segments the device merged) is one valid IP packet of any length.
+    if (frame.len > mtu_ + kFrameOverheadBytes && !frame.coalesced) {
         ++stats_.rx_too_long;
         LINK_STATS_INC(link.lenerr);
         give_back();
@@ -266,8 +268,11 @@ void BackendNetif::deliver(const backends::Frame& frame) {
         }
     }
     if (!lent) {
-        // PBUF_POOL buffers hold a full 1518-byte frame (lwipopts.h); jumbo frames chain.
-        p = pbuf_alloc(PBUF_RAW, frame.len, PBUF_POOL);
+        // PBUF_POOL buffers hold a full 1518-byte frame (lwipopts.h); jumbo frames chain. A
+        // coalesced frame of up to 64 KiB takes one allocation instead of ~40 chained ones.
+        const pbuf_type type =
+            frame.coalesced && frame.len > PBUF_POOL_BUFSIZE ? PBUF_RAM : PBUF_POOL;
+        p = pbuf_alloc(PBUF_RAW, frame.len, type);
         if (p == nullptr) {
             ++stats_.rx_no_pbuf;
             LINK_STATS_INC(link.memerr);
@@ -278,9 +283,16 @@ void BackendNetif::deliver(const backends::Frame& frame) {
         give_back();
     }
     LINK_STATS_INC(link.recv);
+    // A frame whose transport checksum the device vouches for skips lwIP's check, for this
+    // frame only (lwIP's checksum control is per netif; input runs to completion here).
+    const uint16_t no_l4_checks = NETIF_CHECKSUM_CHECK_TCP | NETIF_CHECKSUM_CHECK_UDP |
+                                  NETIF_CHECKSUM_CHECK_ICMP | NETIF_CHECKSUM_CHECK_ICMP6;
+    if (frame.l4_csum_ok) NETIF_SET_CHECKSUM_CTRL(netif_.get(), checksums_ & ~no_l4_checks);
     // netif->input owns p when it returns ERR_OK; on an error the caller frees it (which
     // returns a lent buffer through loan_pbuf_free).
-    if (netif_->input(p, netif_.get()) != ERR_OK) {
+    const err_t input_err = netif_->input(p, netif_.get());
+    if (frame.l4_csum_ok) NETIF_SET_CHECKSUM_CTRL(netif_.get(), checksums_);
+    if (input_err != ERR_OK) {
         pbuf_free(p);
         ++stats_.rx_refused;
         return;

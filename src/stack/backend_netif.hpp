@@ -91,6 +91,7 @@ class BackendNetif {
     backends::PacketBackend& backend_;
     uint16_t mtu_;
     uint16_t lwip_mtu_;  // what lwIP fragments and sizes segments to (backend_netif.cpp)
+    uint16_t checksums_ = 0;  // lwIP's per-netif checksum flags, from the backend's caps
     std::unique_ptr<::netif> netif_;
     std::vector<std::byte> tx_frame_;  // where a chained pbuf is gathered for tx_burst
     NetifStats stats_{};

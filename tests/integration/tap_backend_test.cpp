@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <spawn.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -458,6 +459,109 @@ TEST_F(TapNetnsTest, RxBurstReturnsQueuedFramesInOrderAndTxBurstReachesTheKernel
     EXPECT_EQ(tap.stats().tx_frames, 3u);
     EXPECT_EQ(tap.stats().tx_bytes, 64u + 1514 + 300);
     close(sock);
+}
+
+// A TCP segment from 10.77.3.2:40000 to the kernel's 10.77.3.1:40001, as lwIP sends it with
+// transmit checksum offload (TCP checksum left zero, IPv4 header checksum valid).
+Bytes tcp_segment(const MacAddress& dst_mac, uint32_t seq, size_t payload, uint8_t flags) {
+    Bytes f(14 + 20 + 20 + payload, 0);
+    std::memcpy(&f[0], dst_mac.data(), 6);
+    std::memcpy(&f[6], kOurMac.data(), 6);
+    f[12] = 0x08;
+    uint8_t* ip = &f[14];
+    const size_t total = 20 + 20 + payload;
+    ip[0] = 0x45;
+    ip[2] = static_cast<uint8_t>(total >> 8);
+    ip[3] = static_cast<uint8_t>(total & 0xff);
+    ip[5] = static_cast<uint8_t>(seq);  // IP IDs differ between segments
+    ip[6] = 0x40;                       // DF
+    ip[8] = 64;
+    ip[9] = 6;
+    const uint8_t addrs[8] = {10, 77, 3, 2, 10, 77, 3, 1};
+    std::memcpy(ip + 12, addrs, 8);
+    uint32_t sum = 0;
+    for (size_t i = 0; i < 20; i += 2) sum += (ip[i] << 8) | ip[i + 1];
+    while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+    ip[10] = static_cast<uint8_t>(~sum >> 8);
+    ip[11] = static_cast<uint8_t>(~sum & 0xff);
+    uint8_t* tcp = ip + 20;
+    tcp[0] = 40000 >> 8, tcp[1] = 40000 & 0xff, tcp[2] = 40001 >> 8, tcp[3] = 40001 & 0xff;
+    for (int i = 0; i < 4; ++i) tcp[4 + i] = static_cast<uint8_t>(seq >> (24 - 8 * i));
+    tcp[11] = 1;  // ack 1
+    tcp[12] = 5 << 4;
+    tcp[13] = flags;
+    tcp[14] = 0x10;  // window
+    for (size_t i = 0; i < payload; ++i) tcp[20 + i] = static_cast<uint8_t>((seq + i) * 7);
+    return f;
+}
+
+uint64_t device_counter(const TapBackend& tap, const std::string& name) {
+    for (const auto& c : tap.device_counters())
+        if (c.name == name) return c.value;
+    return UINT64_MAX;
+}
+
+// With offloads, full-size segments of one flow in sequence leave as one GSO frame at
+// tx_flush: the kernel's IP layer accepts it (lengths and header checksum right) and a raw
+// socket sees the segments' payloads joined, in order; a segment that does not continue
+// them (a gap, or a SYN) leaves on its own.
+TEST_F(TapNetnsTest, WithOffloadsConsecutiveTcpSegmentsLeaveAsOneFrameTheKernelAccepts) {
+    TapConfig config;
+    config.name = "cvt0";
+    config.mac = kOurMac;
+    config.offloads = true;
+    auto opened = TapBackend::open(config);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    TapBackend& tap = **opened;
+    EXPECT_TRUE(tap.offloads());
+    EXPECT_TRUE(tap.caps().tx_csum_l4);
+    EXPECT_EQ(tap.max_rx_frame_bytes(), 65535u);
+    expect_ok("sysctl -qw net.ipv6.conf.cvt0.disable_ipv6=1 && ip addr add 10.77.3.1/24 dev cvt0");
+    MacAddress kernel_mac{};
+    {
+        // sysfs shows the host's namespace: ask the kernel in ours.
+        const int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        ifreq req{};
+        std::strcpy(req.ifr_name, "cvt0");
+        ASSERT_EQ(ioctl(ctl, SIOCGIFHWADDR, &req), 0) << std::strerror(errno);
+        std::memcpy(kernel_mac.data(), req.ifr_hwaddr.sa_data, 6);
+        close(ctl);
+    }
+    const int raw = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_TCP);
+    ASSERT_GE(raw, 0) << std::strerror(errno);
+
+    const uint32_t seq = 1000;
+    std::vector<Bytes> segs{tcp_segment(kernel_mac, seq, 1000, 0x10),
+                            tcp_segment(kernel_mac, seq + 1000, 1000, 0x10),
+                            tcp_segment(kernel_mac, seq + 2000, 600, 0x18),
+                            tcp_segment(kernel_mac, seq + 5000, 1000, 0x10)};  // a gap
+    std::vector<Frame> views;
+    for (Bytes& f : segs)
+        views.push_back(
+            Frame{reinterpret_cast<std::byte*>(f.data()), static_cast<uint16_t>(f.size())});
+    EXPECT_EQ(tap.tx_burst(views), 4u);
+    tap.tx_flush();
+
+    // First the three joined segments as one IP packet, then the one after the gap.
+    const std::vector<std::pair<uint32_t, size_t>> want{{seq, 2600}, {seq + 5000, 1000}};
+    for (const auto& [first_seq, payload] : want) {
+        ASSERT_TRUE(wait_readable(raw, 2000)) << "seq " << first_seq;
+        std::vector<uint8_t> buf(70000);
+        const ssize_t n = recv(raw, buf.data(), buf.size(), 0);
+        ASSERT_EQ(n, static_cast<ssize_t>(40 + payload)) << "seq " << first_seq;
+        const uint8_t* tcp = &buf[20];
+        const uint32_t got_seq = (uint32_t{tcp[4]} << 24) | (tcp[5] << 16) | (tcp[6] << 8) | tcp[7];
+        EXPECT_EQ(got_seq, first_seq);
+        for (size_t i = 0; i < payload; ++i) {
+            ASSERT_EQ(tcp[20 + i], static_cast<uint8_t>((first_seq + i) * 7)) << "byte " << i;
+        }
+        if (payload == 2600) {
+            EXPECT_EQ(tcp[13], 0x18) << "the last segment's PSH survives";
+        }
+    }
+    EXPECT_EQ(tap.stats().tx_frames, 4u) << "counted per segment the caller gave";
+    EXPECT_EQ(device_counter(tap, "tx_merged_frames"), 1u);
+    close(raw);
 }
 
 TEST_F(TapNetnsTest, LinkDownIsReportedAndItsTransmitDropsCounted) {

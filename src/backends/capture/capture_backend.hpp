@@ -33,6 +33,7 @@ class CaptureBackend final : public PacketBackend {
     BackendCaps caps() const override { return inner_->caps(); }
     size_t rx_burst(std::span<Frame> frames) override;
     size_t tx_burst(std::span<const Frame> frames) override;
+    void tx_flush() override { inner_->tx_flush(); }
     int pollable_fd() const override { return inner_->pollable_fd(); }
     BackendStats stats() const override { return inner_->stats(); }
 
