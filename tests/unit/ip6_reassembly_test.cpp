@@ -98,7 +98,9 @@ Bytes fragment(const Bytes& data, const FragmentSpec& f, uint32_t id, bool dest_
     fh[5] = static_cast<uint8_t>(id >> 16);
     fh[6] = static_cast<uint8_t>(id >> 8);
     fh[7] = static_cast<uint8_t>(id);
-    if (f.bytes) std::memcpy(&pkt[40 + ext + 8], data.data() + f.offset, f.bytes);
+    // Bytes past the end of `data` (a hostile fragment past the datagram) stay zero.
+    const size_t have = f.offset < data.size() ? std::min(f.bytes, data.size() - f.offset) : 0;
+    if (have) std::memcpy(&pkt[40 + ext + 8], data.data() + f.offset, have);
     return pkt;
 }
 
