@@ -65,6 +65,11 @@ inline constexpr uint32_t kDgramHasAddr = 1;
 inline constexpr size_t kSendSlots = 64;
 inline constexpr size_t kRecvSlots = 256;
 inline constexpr uint32_t kDgramSlotBytes = 2048;  // sendq buffers: an MTU-sized datagram
+// Largest UDP payload culvert sends (EMSGSIZE above, as Linux past its own limits). IPv4:
+// 65,535 - 20 - 8, as Linux. IPv6: lwIP's pbuf tot_len is 16 bits and must hold payload +
+// 8 (UDP) + 40 (IPv6), so 65,535 - 48, where Linux allows 65,527 (docs/architecture.md).
+inline constexpr uint32_t kMaxUdpPayloadV4 = 65507;
+inline constexpr uint32_t kMaxUdpPayloadV6 = 65487;
 
 struct alignas(64) DgramChannelShared {
     ChannelHeader header;

@@ -950,7 +950,8 @@ Result<size_t> Client::Impl::dgram_send(SocketState& s, const msghdr* msg, int f
         return std::unexpected(EDESTADDRREQ);
     }
     if (s.shut_wr) return std::unexpected(EPIPE);
-    if (len > 65507) return std::unexpected(EMSGSIZE);
+    // Above every family's limit; culvertd refines it by destination (IPv6: 65,487).
+    if (len > channels::kMaxUdpPayloadV4) return std::unexpected(EMSGSIZE);
     if (len > channels::kDgramSlotBytes) {
         // Rare: a datagram bigger than the ring's buffers goes with the control request.
         static thread_local uint8_t big[65536];

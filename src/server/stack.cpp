@@ -11,6 +11,7 @@
 #include "backends/backend.hpp"
 #include "server/session.hpp"
 #include "stack/backend_netif.hpp"
+#include "stack/ip6_reassembly.hpp"
 #include "stack/stack_hooks.h"
 #include "stack/tcp_unsent_order.h"
 #include "stack/tcp_window_update.h"
@@ -301,6 +302,19 @@ std::string Stack::status_json() const {
     // Our workarounds for lwIP bugs at work (docs/lwip-tcp-stall.md).
     lw["tcp_window_updates_on_ack"] = culvert_tcp_window_updates_on_ack();
     j["lwip"] = lw;
+    // Our IPv6 reassembly in place of lwIP's (src/stack/ip6_reassembly.hpp).
+    const auto r6 = stack::ip6_reassembly_stats();
+    j["ip6_reassembly"] = {{"datagrams_pending", r6.datagrams_pending},
+                           {"pbufs_pending", r6.pbufs_pending},
+                           {"reassembled", r6.reassembled},
+                           {"duplicates", r6.duplicates},
+                           {"overlaps", r6.overlaps},
+                           {"inconsistent", r6.inconsistent},
+                           {"too_big", r6.too_big},
+                           {"malformed", r6.malformed},
+                           {"timed_out", r6.timed_out},
+                           {"evicted", r6.evicted},
+                           {"no_memory", r6.no_memory}};
     json ifs = json::array();
     for (auto& iface : interfaces_) {
         const auto& st = iface->netif->stats();

@@ -225,6 +225,12 @@ void UdpSocket::refill_send_buffers() {
 }
 
 std::expected<void, Errno> UdpSocket::send_pbuf(pbuf* p, const channels::WireAddr* to) {
+    // Over IPv6 lwIP cannot build a packet above 65,535 bytes (16-bit tot_len): it would
+    // answer ERR_BUF (ENOBUFS, which invites a retry). A datagram that can never go is
+    // EMSGSIZE, as on Linux past its own limit (kMaxUdpPayloadV6, socket_channel.hpp).
+    auto too_big_for = [&](const ip_addr_t& dest) {
+        return IP_IS_V6(&dest) && p->tot_len > channels::kMaxUdpPayloadV6;
+    };
     err_t err;
     if (to) {
         ip_addr_t ip;
@@ -234,9 +240,11 @@ std::expected<void, Errno> UdpSocket::send_pbuf(pbuf* p, const channels::WireAdd
         if (v6only_ && IP_IS_V4(&ip)) return std::unexpected(ENETUNREACH);
         if (IP_IS_V4(&ip) && ip4_addr_isbroadcast_u32(ip4_addr_get_u32(ip_2_ip4(&ip)), netif_default) && !broadcast_)
             return std::unexpected(EACCES);
+        if (too_big_for(ip)) return std::unexpected(EMSGSIZE);
         err = udp_sendto(pcb_, p, &ip, port);
     } else {
         if (!connected_) return std::unexpected(EDESTADDRREQ);
+        if (too_big_for(pcb_->remote_ip)) return std::unexpected(EMSGSIZE);
         err = udp_send(pcb_, p);
     }
     switch (err) {
@@ -249,7 +257,7 @@ std::expected<void, Errno> UdpSocket::send_pbuf(pbuf* p, const channels::WireAdd
 }
 
 std::expected<void, Errno> UdpSocket::send_large(const channels::WireAddr* to, std::span<const uint8_t> payload) {
-    if (payload.size() > 65507) return std::unexpected(EMSGSIZE);
+    if (payload.size() > channels::kMaxUdpPayloadV4) return std::unexpected(EMSGSIZE);  // either family
     transmit_spent();  // keep the order of datagrams already in the ring
     pbuf* p = pbuf_alloc(PBUF_TRANSPORT, static_cast<u16_t>(payload.size()), PBUF_RAM);
     if (!p) return std::unexpected(ENOBUFS);

@@ -53,6 +53,9 @@
  * arrived. 1024 pool buffers (~1.7 MB) hold ~20 maximal datagrams in flight (Linux allows
  * 4 MB). Found by the simulator (culvert sim --seed 32 --scenario datagram). */
 #define IP_REASS_MAX_PBUFS 1024
+/* IPv6 reassembly is ours (src/stack/ip6_reassembly.cpp, lwIP's ip6_reass left a hole): it
+ * takes the same bounds, IP_REASS_MAX_PBUFS pbufs and MEMP_NUM_REASSDATA datagrams, each
+ * counted separately from IPv4's as in lwIP. */
 #define IP_FRAG 1
 #define LWIP_IPV6_FRAG 1
 #define LWIP_IPV6_REASS 1

@@ -258,6 +258,66 @@ TEST_F(InProcessService, UdpDatagramsArriveWholeWithTheirSourceAndTruncationIsRe
     EXPECT_EQ(status()["lwip"]["udp_pcbs"], 0);
 }
 
+// lwIP's pbufs hold at most 65,535 bytes, so over IPv6 culvert carries 65,487 bytes of UDP
+// payload (Linux: 65,527). One more is EMSGSIZE, on the sendto and the connected path (it
+// was ENOBUFS, which invites a retry that can never succeed); the same dual-stack socket
+// still sends 65,507 bytes to an IPv4-mapped peer, as Linux.
+TEST_F(InProcessService, Ipv6UdpCarries65487BytesAndRefusesOneMoreWithEmsgsize) {
+    auto& c = Client::instance();
+    auto a = c.socket(AF_INET6, SOCK_DGRAM, 0);
+    auto b = c.socket(AF_INET6, SOCK_DGRAM, 0);
+    ASSERT_TRUE(a && b);
+    sockaddr_in6 to{};
+    to.sin6_family = AF_INET6;
+    to.sin6_port = htons(9100);
+    ASSERT_TRUE(c.bind(*a, reinterpret_cast<sockaddr*>(&to), sizeof to));  // [::]:9100
+    inet_pton(AF_INET6, "fd00::2", &to.sin6_addr);
+    auto send_to = [&](int fd, const std::vector<uint8_t>& d, const sockaddr_in6* dest) {
+        iovec v{const_cast<uint8_t*>(d.data()), d.size()};
+        msghdr m{};
+        m.msg_name = const_cast<sockaddr_in6*>(dest);
+        m.msg_namelen = dest ? sizeof *dest : 0;
+        m.msg_iov = &v;
+        m.msg_iovlen = 1;
+        return c.sendmsg(fd, &m, 0);
+    };
+    auto expect_arrives = [&](const std::vector<uint8_t>& d) {
+        std::vector<uint8_t> got(65536);
+        auto r = recv_bytes(*a, got.data(), got.size());
+        ASSERT_TRUE(r) << std::strerror(r.error());
+        got.resize(*r);
+        EXPECT_TRUE(got == d) << d.size() << " bytes sent, " << *r << " received";
+    };
+
+    const auto largest = pattern(65487, 1), one_more = pattern(65488, 2);
+    auto n = send_to(*b, largest, &to);
+    ASSERT_TRUE(n) << std::strerror(n.error());
+    EXPECT_EQ(*n, largest.size());
+    expect_arrives(largest);
+    n = send_to(*b, one_more, &to);
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error(), EMSGSIZE);
+
+    ASSERT_TRUE(c.connect(*b, reinterpret_cast<sockaddr*>(&to), sizeof to));
+    n = send_to(*b, one_more, nullptr);
+    ASSERT_FALSE(n);
+    EXPECT_EQ(n.error(), EMSGSIZE);
+    n = send_to(*b, largest, nullptr);
+    ASSERT_TRUE(n) << std::strerror(n.error());
+    expect_arrives(largest);
+
+    // IPv4's limit is Linux's: 65,507, also from an AF_INET6 socket to a mapped address.
+    auto v4_bytes = pattern(65507, 3);
+    sockaddr_in6 mapped = to;
+    inet_pton(AF_INET6, "::ffff:10.0.0.2", &mapped.sin6_addr);
+    n = send_to(*a, v4_bytes, &mapped);
+    ASSERT_TRUE(n) << std::strerror(n.error());
+    expect_arrives(v4_bytes);
+    ASSERT_TRUE(c.close(*a));
+    ASSERT_TRUE(c.close(*b));
+    EXPECT_EQ(status()["lwip"]["udp_pcbs"], 0);
+}
+
 TEST_F(InProcessService, SoRcvbufAndSoSndbufResizeTheRingsBeforeConnect) {
     auto& c = Client::instance();
     auto l = c.socket(AF_INET, SOCK_STREAM, 0);
