@@ -213,13 +213,14 @@ struct Client::Impl {
             if (r < 0) return std::unexpected(errno);
             return r;
         }
-        for (;;) {
+        for (bool more = true;; more = idle_hook(idle_arg)) {
+            // Looks once more after the hook's last step: that step may have answered.
             const int r = ::poll(fds, n, 0);
             if (r != 0) {
                 if (r < 0) return std::unexpected(errno);
                 return r;
             }
-            if (!idle_hook(idle_arg)) return std::unexpected(ETIMEDOUT);
+            if (!more) return std::unexpected(ETIMEDOUT);
         }
     }
 
@@ -363,27 +364,36 @@ Result<channels::Reply> Client::Impl::call(channels::Request& req, int* fds, siz
     r.msg_iovlen = 2;
     r.msg_control = control;
     r.msg_controllen = sizeof control;
-    if (idle_hook) {
-        pollfd p{ctl_fd, POLLIN, 0};
-        if (auto w = poll_or_drive(&p, 1, -1); !w) return std::unexpected(w.error());
-    }
     ssize_t n;
-    do {
-        n = ::recvmsg(ctl_fd, &r, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
-    if (n <= 0) return std::unexpected(ECONNRESET);
-    size_t got_fds = 0;
-    for (cmsghdr* c = CMSG_FIRSTHDR(&r); c; c = CMSG_NXTHDR(&r, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; ++i) {
-            int fd;
-            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (got_fds < max_fds) fds[got_fds++] = fd; else ::close(fd);
+    size_t got_fds;
+    // A reply to an earlier request whose wait gave up (an idle hook out of time) may come
+    // first: it is skipped, with any fds it carried, so one failed call does not shift
+    // every later reply by one.
+    for (;;) {
+        if (idle_hook) {
+            pollfd p{ctl_fd, POLLIN, 0};
+            if (auto w = poll_or_drive(&p, 1, -1); !w) return std::unexpected(w.error());
         }
+        r.msg_controllen = sizeof control;
+        do {
+            n = ::recvmsg(ctl_fd, &r, MSG_CMSG_CLOEXEC);
+        } while (n < 0 && errno == EINTR);
+        if (n <= 0) return std::unexpected(ECONNRESET);
+        got_fds = 0;
+        for (cmsghdr* c = CMSG_FIRSTHDR(&r); c; c = CMSG_NXTHDR(&r, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < count; ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                if (got_fds < max_fds) fds[got_fds++] = fd; else ::close(fd);
+            }
+        }
+        if (reply.header.magic != channels::kProtocolMagic) return std::unexpected(EPROTO);
+        if (reply.header.version != channels::kProtocolVersion) return std::unexpected(EPROTONOSUPPORT);
+        if (static_cast<int32_t>(reply.header.seq - req.header.seq) >= 0) break;
+        for (size_t i = 0; i < got_fds; ++i) ::close(fds[i]);
     }
-    if (reply.header.magic != channels::kProtocolMagic) return std::unexpected(EPROTO);
-    if (reply.header.version != channels::kProtocolVersion) return std::unexpected(EPROTONOSUPPORT);
     if (reply.header.seq != req.header.seq) return std::unexpected(EPROTO);
     if (text && static_cast<size_t>(n) > sizeof reply) text->assign(extra, static_cast<size_t>(n) - sizeof reply);
     if (!reply.error && got_fds < reply.fd_count) {
