@@ -62,7 +62,7 @@ std::expected<std::unique_ptr<Stack>, std::string> Stack::create(const StackSett
     // LWIP_RAND(); seeded again after it so a seed names one random sequence either way.
     culvert_stack_seed(settings.seed);
     if (!g_lwip_initialised) {
-        lwip_init();
+        culvert_lwip_init();
         g_lwip_initialised = true;
     }
     culvert_stack_seed(settings.seed);

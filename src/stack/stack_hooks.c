@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "lwip/init.h"
 #include "lwip/ip_addr.h"
 #include "lwip/sys.h"
 
@@ -35,11 +36,25 @@ void culvert_stack_seed(uint64_t seed) {
     g_rand_state = seed;
 }
 
+static int g_in_lwip_init;
+
 uint32_t culvert_stack_rand(void) {
     uint64_t z = (g_rand_state += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (uint32_t)((z ^ (z >> 31)) >> 32);
+    uint32_t r = (uint32_t)((z ^ (z >> 31)) >> 32);
+    /* lwIP 2.1.3's tcp_init() maps this draw into [0xc000, 0xffff] as the last ephemeral
+     * port; tcp_new_port() increments before it wraps, so a start at 0xffff hands out port
+     * 0: the first connect fails with ERR_BUF and later ones count up from port 1. Found
+     * by the simulator (culvert sim --seed 148 --scenario stream). */
+    if (g_in_lwip_init && (r & 0x3fffu) == 0x3fffu) r ^= 1u;
+    return r;
+}
+
+void culvert_lwip_init(void) {
+    g_in_lwip_init = 1;
+    lwip_init();
+    g_in_lwip_init = 0;
 }
 
 /* SipHash-2-4 (Aumasson and Bernstein), written from the paper's description. */

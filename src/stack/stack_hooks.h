@@ -18,6 +18,10 @@ uint32_t culvert_stack_now_ms(void);
 void culvert_stack_seed(uint64_t seed);
 uint32_t culvert_stack_rand(void);
 
+/* lwip_init(), with the draws it takes kept clear of an lwIP 2.1.3 port bug (stack_hooks.c).
+ * Every lwip_init() of ours goes through here. */
+void culvert_lwip_init(void);
+
 /* The initial sequence number of a TCP connection (lwIP's LWIP_HOOK_TCP_ISN): SipHash of
  * the addresses and ports under a key drawn from the seed, plus the clock in 4 us units
  * (RFC 6528 section 3). The addresses are lwIP ip_addr_t pointers. */

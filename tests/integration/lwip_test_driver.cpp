@@ -1,4 +1,5 @@
 // lwIP side of the integration tests' driver loop (see lwip_test_driver.hpp).
+#include "stack_hooks.h"
 #include "lwip/init.h"
 #include "lwip/memp.h"
 #include "lwip/stats.h"
@@ -10,7 +11,7 @@ namespace culvert::testing {
 
 void lwip_init_once() {
     static bool done = false;
-    if (!done) lwip_init();
+    if (!done) culvert_lwip_init();
     done = true;
 }
 

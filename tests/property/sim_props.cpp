@@ -21,6 +21,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #ifndef CULVERT_SIM_DEFAULT_SCALE
 #define CULVERT_SIM_DEFAULT_SCALE 1.0
@@ -132,6 +133,19 @@ TEST(SimProps, ReadinessReflectsRingsAfterEveryStepNoLostOrSpuriousWakeups) {
 }
 TEST(SimProps, TeardownReleasesEverythingAndResetsFollowTcp7) {
     check_scenarios("teardown", cases(300));
+}
+
+// Seeds that once failed, each for a bug fixed since (docs/simulator.md, "Bugs it found").
+TEST(SimProps, SeedsThatFoundBugsPass) {
+    const std::pair<const char*, uint64_t> found[] = {
+        {"stream", 148},            // lwIP's first ephemeral TCP port 0 (stack_hooks.c)
+        {"datagram", 91008579},     // lwIP's IPv6 reassembly with a hole (ip6_reassembly.cpp)
+        {"datagram", 91006445},     // IPv6 UDP above 65,487 bytes: EMSGSIZE, not ENOBUFS
+    };
+    for (const auto& [scenario, seed] : found) {
+        const Outcome o = run(scenario, seed);
+        EXPECT_EQ(o.verdict, Verdict::pass) << describe(o, seed);
+    }
 }
 
 TEST(SimProps, SameSeedGivesTheSameTraceHash) {

@@ -1,6 +1,7 @@
 // Tests src/stack/backend_netif: length validation above the backend, ARP/ICMP/ND answers
 // with content checks, checksum offload flags taken from the backend's caps, IPv6
 // addresses, back-pressure and chained pbufs on transmit; no pbuf leaks at teardown.
+#include "stack_hooks.h"
 #include "lwip/etharp.h"
 #include "lwip/init.h"
 #include "lwip/ip6_addr.h"
@@ -173,7 +174,7 @@ class BackendNetifTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         static bool initialised = false;
-        if (!initialised) lwip_init();
+        if (!initialised) culvert_lwip_init();
         initialised = true;
     }
     void SetUp() override {

@@ -2,6 +2,7 @@
 // FrameLoan in src/backends/backend.hpp) with an in-memory lending backend: lwIP works on the
 // lent bytes themselves, each loan comes back exactly once (when lwIP frees the pbuf, or at
 // once for frames the netif drops), and wrappers are recycled rather than allocated per frame.
+#include "stack_hooks.h"
 #include "lwip/init.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
@@ -105,7 +106,7 @@ class NetifLoans : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         static bool initialised = false;
-        if (!initialised) lwip_init();
+        if (!initialised) culvert_lwip_init();
         initialised = true;
     }
     void SetUp() override {

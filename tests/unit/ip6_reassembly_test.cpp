@@ -3,6 +3,7 @@
 // completed a datagram with a hole when a fragment came before its predecessor); overlaps
 // (RFC 5722), bad lengths and timeouts discard and count; memory stays bounded; no pbuf is
 // leaked at teardown.
+#include "stack_hooks.h"
 #include "lwip/init.h"
 #include "lwip/ip6.h"
 #include "lwip/ip6_addr.h"
@@ -116,7 +117,7 @@ class Ip6ReassemblyTest : public ::testing::Test {
   protected:
     static void SetUpTestSuite() {
         static bool initialised = false;
-        if (!initialised) lwip_init();
+        if (!initialised) culvert_lwip_init();
         initialised = true;
     }
     void SetUp() override {

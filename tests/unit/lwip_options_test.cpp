@@ -1,5 +1,6 @@
 // Proves our lwipopts.h is what the compiled lwIP uses: window, MSS and pool sizes as
 // configured, and a full-size Ethernet frame goes through ethernet_input without overflow.
+#include "stack_hooks.h"
 #include "lwip/init.h"
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
@@ -42,7 +43,7 @@ err_t test_netif_init(struct netif* nif) {
 
 class LwipOptions : public ::testing::Test {
 protected:
-    static void SetUpTestSuite() { lwip_init(); }
+    static void SetUpTestSuite() { culvert_lwip_init(); }
 };
 
 TEST_F(LwipOptions, CompiledLibrarySeesOurWindowAndMss) {

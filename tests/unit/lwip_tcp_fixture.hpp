@@ -3,6 +3,7 @@
 // captured) and lwIP's slow timer stepped by hand. Checks for leaked segments, pcbs and heap.
 #pragma once
 
+#include "stack_hooks.h"
 #include "lwip/init.h"
 #include "lwip/ip4.h"
 #include "lwip/memp.h"
@@ -86,7 +87,7 @@ inline uint8_t pattern_at(size_t i) {
 
 class LwipTcpFixture : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() { lwip_init(); }
+    static void SetUpTestSuite() { culvert_lwip_init(); }
 
     void SetUp() override {
         g_sent.clear();
