@@ -598,7 +598,12 @@ Result<void> Client::connect(int fd, const sockaddr* addr, socklen_t len) {
             const int e = s->sch->error.exchange(0);
             return std::unexpected(e ? e : ECONNREFUSED);
         }
-        if (now & channels::kConnected) return {};
+        if (now & channels::kConnected) {
+            // culvertd publishes the state before it unblocks POLLOUT: a connect() that
+            // returns must leave the fd writable (select right after it), as on Linux.
+            s->ready.unblock_writable();
+            return {};
+        }
         if (auto wr = impl_->wait(*s, POLLOUT, timeout_of(s->sndtimeo_ms)); !wr)
             return std::unexpected(wr.error() == EAGAIN ? EINPROGRESS : wr.error());
     }
