@@ -44,7 +44,6 @@ uint64_t monotonic_ns() {
     return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
 }
 
-bool g_lwip_initialised = false;  // lwIP's globals exist once per process (or namespace)
 
 }  // namespace
 
@@ -61,10 +60,7 @@ std::expected<std::unique_ptr<Stack>, std::string> Stack::create(const StackSett
     // Seeded before lwip_init(), which draws the first ephemeral TCP and UDP ports from
     // LWIP_RAND(); seeded again after it so a seed names one random sequence either way.
     culvert_stack_seed(settings.seed);
-    if (!g_lwip_initialised) {
-        culvert_lwip_init();
-        g_lwip_initialised = true;
-    }
+    culvert_lwip_init();
     culvert_stack_seed(settings.seed);
     if (!s->settings_.clock_ms) {
         const uint64_t start_ns = monotonic_ns();

@@ -11,6 +11,7 @@
 #include "server/stack.hpp"
 
 #include <algorithm>
+#include <type_traits>
 #include <cerrno>
 #include <cstring>
 
@@ -134,21 +135,16 @@ std::expected<void, Errno> TcpSocket::resize_ring(bool tx, int requested_bytes) 
     auto span = mem.segment.bytes(*off, bytes);
     if (!span) return std::unexpected(ENOBUFS);
     // Nothing has been written yet: fresh indices, and our view rebuilt from them.
-    if (tx) {
-        allocations_.free(info_.tx_data_offset);
-        ch_->tx.write_idx.store(0);
-        ch_->tx.read_idx.store(0);
-        tx_ = channels::ByteRingConsumer(&ch_->tx, *span);
-        info_.tx_data_offset = *off;
-        info_.tx_bytes = static_cast<uint32_t>(bytes);
-    } else {
-        allocations_.free(info_.rx_data_offset);
-        ch_->rx.write_idx.store(0);
-        ch_->rx.read_idx.store(0);
-        rx_ = channels::ByteRingProducer(&ch_->rx, *span);
-        info_.rx_data_offset = *off;
-        info_.rx_bytes = static_cast<uint32_t>(bytes);
-    }
+    auto replace = [&](auto& shared, auto& view, uint64_t& data_offset, uint32_t& data_bytes) {
+        allocations_.free(data_offset);
+        shared.write_idx.store(0);
+        shared.read_idx.store(0);
+        view = std::remove_reference_t<decltype(view)>(&shared, *span);
+        data_offset = *off;
+        data_bytes = static_cast<uint32_t>(bytes);
+    };
+    if (tx) replace(ch_->tx, tx_, info_.tx_data_offset, info_.tx_bytes);
+    else replace(ch_->rx, rx_, info_.rx_data_offset, info_.rx_bytes);
     return {};
 }
 

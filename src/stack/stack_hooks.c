@@ -52,6 +52,9 @@ uint32_t culvert_stack_rand(void) {
 }
 
 void culvert_lwip_init(void) {
+    static int done; /* lwIP's globals exist once per process (or dlmopen namespace) */
+    if (done) return;
+    done = 1;
     g_in_lwip_init = 1;
     lwip_init();
     g_in_lwip_init = 0;

@@ -18,8 +18,8 @@ uint32_t culvert_stack_now_ms(void);
 void culvert_stack_seed(uint64_t seed);
 uint32_t culvert_stack_rand(void);
 
-/* lwip_init(), with the draws it takes kept clear of an lwIP 2.1.3 port bug (stack_hooks.c).
- * Every lwip_init() of ours goes through here. */
+/* lwip_init() once per process (later calls do nothing), with the draws it takes kept clear
+ * of an lwIP 2.1.3 port bug (stack_hooks.c). Every lwip_init() of ours goes through here. */
 void culvert_lwip_init(void);
 
 /* The initial sequence number of a TCP connection (lwIP's LWIP_HOOK_TCP_ISN): SipHash of

@@ -10,9 +10,7 @@
 namespace culvert::testing {
 
 void lwip_init_once() {
-    static bool done = false;
-    if (!done) culvert_lwip_init();
-    done = true;
+    culvert_lwip_init();
 }
 
 void lwip_advance_to(uint32_t now_ms) {

@@ -172,11 +172,7 @@ Bytes neighbour_solicitation_for_us() {
 
 class BackendNetifTest : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() {
-        static bool initialised = false;
-        if (!initialised) culvert_lwip_init();
-        initialised = true;
-    }
+    static void SetUpTestSuite() { culvert_lwip_init(); }
     void SetUp() override {
         pool_used_before_ = lwip_stats.memp[MEMP_PBUF_POOL]->used;
         mem_used_before_ = lwip_stats.mem.used;

@@ -104,11 +104,7 @@ Bytes datagram(const std::string& text) {
 
 class NetifLoans : public ::testing::Test {
   protected:
-    static void SetUpTestSuite() {
-        static bool initialised = false;
-        if (!initialised) culvert_lwip_init();
-        initialised = true;
-    }
+    static void SetUpTestSuite() { culvert_lwip_init(); }
     void SetUp() override {
         g_returns.clear();
         culvert::stack::NetifConfig nc;
