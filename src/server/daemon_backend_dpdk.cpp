@@ -5,13 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <sched.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
 
 namespace culvert::server {
 
@@ -42,25 +36,10 @@ std::expected<BackendPtr, std::string> open_dpdk(const Config& config,
 
     // A vdev that makes or opens a kernel interface (net_tap, net_af_packet) does so in the
     // namespace the thread is in; return to ours afterwards.
-    int saved = -1;
-    if (iface.netns) {
-        saved = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-        const std::string path = "/var/run/netns/" + *iface.netns;
-        const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
-            const int e = errno;
-            if (fd >= 0) close(fd);
-            if (saved >= 0) close(saved);
-            return std::unexpected("cannot enter network namespace '" + *iface.netns +
-                                   "': " + std::strerror(e));
-        }
-        close(fd);
-    }
+    auto netns = NetnsScope::enter(iface.netns);
+    if (!netns) return std::unexpected(netns.error());
     auto port = backends::DpdkBackend::open(dc);
-    if (saved >= 0) {
-        setns(saved, CLONE_NEWNET);
-        close(saved);
-    }
+    netns->leave();
     if (!port) return std::unexpected(port.error().message);
     spdlog::info("interface {}: DPDK {}", iface.name, (*port)->describe());
     return BackendPtr(std::move(*port));
