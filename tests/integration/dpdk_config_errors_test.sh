@@ -45,6 +45,10 @@ expect_refusal eal-unknown-option "$eal --frobnicate" "dpdk:d0,vdev=net_ring0" \
 expect_refusal driver-refuses "$eal" "dpdk:d0,vdev=net_memif0;role=bogus;socket=$work/m.sock" \
   "cannot create virtual device 'net_memif0,role=bogus" "Unknown role: bogus"
 expect_refusal bad-key "$eal" "dpdk:d0,vdev=net_ring0,queues=0" "queues" "1..64"
+expect_refusal missing-netns "$eal" "dpdk:d0,vdev=net_ring0,netns=cvt-nosuch-$$" \
+  "cannot enter network namespace 'cvt-nosuch-$$'"
+expect_refusal tap-missing-netns "$eal" "tap:cvtnons$$,netns=cvt-nosuch-$$" \
+  "cannot enter network namespace 'cvt-nosuch-$$'"
 expect_refusal in-memory-no-huge "$eal --in-memory" "dpdk:d0,vdev=net_ring0" "--in-memory with --no-huge"
 
 # Without --no-huge the EAL needs hugepages. With none reserved, culvertd says so; with
