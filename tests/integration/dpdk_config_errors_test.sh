@@ -2,7 +2,8 @@
 # Integration: culvertd refuses bad DPDK configurations with exit code 2 and exactly one
 # error line that names the cause: unknown vdev driver, a port that does not exist (by name
 # and by PCI address), an EAL failure (bad core list), hugepages missing or unusable without
-# --no-huge, a driver refusing its arguments, an invalid key value. No root, no network.
+# --no-huge, a driver refusing its arguments, an invalid key value, a network namespace that
+# does not exist (TAP and DPDK). No root, no network.
 # Usage: dpdk_config_errors_test.sh BINDIR
 set -euo pipefail
 bin=$(cd "$1" && pwd)
