@@ -179,13 +179,20 @@ int EventQueueConsumer::ack_wait(int timeout_ms) {
 
 int EventQueueConsumer::block() {
     CULVERT_CHANNELS_ASSERT(shared_ != nullptr);
-    const uint64_t count = pending();
-    if (count == kEventfdMax) return 0;  // already blocked
-    // count >= the eventfd's value (see the top of the file), so this fill never overflows
-    // it, unless the producer wrote garbage into its counter: then the write fails cleanly.
-    if (count > kEventfdMax) return EOVERFLOW;
-    const uint64_t fill = kEventfdMax - count;
-    if (const int error = add_eventfd(fd_, fill); error != 0) return error;
+    // count >= the eventfd's value (see the top of the file), so the fill fits, unless the
+    // producer's notify() lands between our look at its counter and our write: it saw us idle
+    // and added one unit we did not count (EAGAIN). It cannot add another until we ack, so one
+    // fresh look suffices; the third EAGAIN means a peer wrote garbage into its counter.
+    uint64_t fill = 0;
+    for (int attempt = 0;; ++attempt) {
+        const uint64_t count = pending();
+        if (count == kEventfdMax) return 0;  // already blocked
+        if (count > kEventfdMax) return EOVERFLOW;
+        fill = kEventfdMax - count;
+        const int error = add_eventfd(fd_, fill);
+        if (error == 0) break;
+        if (error != EAGAIN || attempt == 2) return error;
+    }
     block_units_ = fill;
     read_ -= fill;
     shared_->read_idx.store(read_, std::memory_order_release);

@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 
 #include <atomic>
+#include <cstring>
 #include <memory>
 #include <thread>
 
@@ -205,4 +206,31 @@ TEST(EventQueue, ConstructorsMakeTheEventfdNonBlocking) {
     // So an ack with a pending count but an empty eventfd cannot hang.
     shared->write_idx = 5;
     EXPECT_EQ(consumer.ack(), 0);
+}
+
+TEST(EventQueue, BlockRacingTheProducersNotifyNeverFailsAndStaysConsistent) {
+    // The producer's notify() can land between block()'s look at the count and its fill of
+    // the eventfd (it saw the consumer idle). block() must then look again, not fail with
+    // EAGAIN (which a stream producer would report as an error: CI caught it once).
+    Queue q;
+    std::atomic<bool> stop{false};
+    std::thread producer([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+            if (q.producer.notify() != 0) ADD_FAILURE() << "notify failed";
+        }
+    });
+    int failures = 0, first_error = 0;
+    const int64_t deadline = ct::now_ms() + 400;
+    for (int i = 0; ct::now_ms() < deadline; ++i) {
+        if (const int e = q.consumer.block(); e != 0) {
+            if (failures++ == 0) first_error = e;
+        }
+        if (q.consumer.unblock() != 0) ADD_FAILURE() << "unblock failed";
+        if (q.consumer.ack() != 0) ADD_FAILURE() << "ack failed";
+    }
+    stop = true;
+    producer.join();
+    EXPECT_EQ(failures, 0) << "first error: " << std::strerror(first_error);
+    // At rest the eventfd holds exactly the count the counters say is pending.
+    EXPECT_EQ(eventfd_value(q.fd.get()), q.consumer.pending());
 }
