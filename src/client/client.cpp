@@ -6,6 +6,7 @@
 #include "channels/protocol.hpp"
 #include "channels/segment.hpp"
 #include "channels/socket_channel.hpp"
+#include "channels/wait_fd.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -183,6 +184,14 @@ void block_writable_checked(channels::Readiness& ready, int app_fd) {
         if (::poll(&p, 1, 0) <= 0 || !(p.revents & POLLOUT)) return;
         if (!ready.tx_blocked()) return;
     }
+}
+
+// A connect() that returns leaves the fd writable (select right after it), as on Linux.
+// Takes the tx_blocked flag itself, or, when culvertd took it first (its on_connected), waits
+// for culvertd's drain of the filler to end: it never sleeps, so the bound is only a guard.
+void unblock_writable_now(channels::Readiness& ready) {
+    ready.unblock_writable();
+    channels::wait_fd(ready.app_fd(), POLLOUT, 1000);
 }
 
 }  // namespace
@@ -587,7 +596,7 @@ Result<void> Client::connect(int fd, const sockaddr* addr, socklen_t len) {
     s->ready.block_writable();
     auto r = impl_->simple_call(Op::connect, s->id, [&](channels::Request& q) { q.addr = w; });
     if (r || r.error() != EINPROGRESS) {
-        s->ready.unblock_writable();
+        unblock_writable_now(s->ready);
         if (!r) return std::unexpected(r.error());
         return {};
     }
@@ -599,9 +608,8 @@ Result<void> Client::connect(int fd, const sockaddr* addr, socklen_t len) {
             return std::unexpected(e ? e : ECONNREFUSED);
         }
         if (now & channels::kConnected) {
-            // culvertd publishes the state before it unblocks POLLOUT: a connect() that
-            // returns must leave the fd writable (select right after it), as on Linux.
-            s->ready.unblock_writable();
+            // culvertd publishes the state before it unblocks POLLOUT.
+            unblock_writable_now(s->ready);
             return {};
         }
         if (auto wr = impl_->wait(*s, POLLOUT, timeout_of(s->sndtimeo_ms)); !wr)
