@@ -186,9 +186,10 @@ void block_writable_checked(channels::Readiness& ready, int app_fd) {
     }
 }
 
-// A connect() that returns leaves the fd writable (select right after it), as on Linux.
-// Takes the tx_blocked flag itself, or, when culvertd took it first (its on_connected), waits
-// for culvertd's drain of the filler to end: it never sleeps, so the bound is only a guard.
+// A connect() or shutdown(SHUT_WR) that returns leaves the fd writable (a select right
+// after it says so), as on Linux. Takes the tx_blocked flag itself or, when culvertd took it
+// first (on_connected, or ring space freed), waits for culvertd's drain of the filler to end:
+// that drain never sleeps, so the bound is only a guard.
 void unblock_writable_now(channels::Readiness& ready) {
     ready.unblock_writable();
     channels::wait_fd(ready.app_fd(), POLLOUT, 1000);
@@ -629,7 +630,7 @@ Result<void> Client::shutdown(int fd, int how) {
     }
     if (how != SHUT_RD) {
         s->shut_wr = true;
-        s->ready.unblock_writable();  // writes fail with EPIPE at once: "writable"
+        unblock_writable_now(s->ready);  // writes fail with EPIPE at once: "writable"
     }
     return {};
 }
