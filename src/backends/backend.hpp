@@ -23,6 +23,15 @@ struct FrameLoan {
     void* handle = nullptr;
 };
 
+// Ethernet framing the backends and the stack's netif share.
+inline constexpr size_t kEthHeaderBytes = 14;
+// Ethernet header plus one VLAN tag: the longest frame for an MTU is mtu + kFrameOverheadBytes.
+inline constexpr size_t kFrameOverheadBytes = 18;
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
+inline constexpr uint16_t kEtherTypeVlan = 0x8100;
+inline constexpr uint8_t kIpProtoTcp = 6;
+
 // A view of one Ethernet frame (destination MAC first, no preamble, no FCS). From rx_burst
 // it points into a buffer the backend owns; given to tx_burst it points into the caller's
 // buffer, which the backend only reads. `loan` is used on receive only: when its release

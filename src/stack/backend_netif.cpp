@@ -22,8 +22,8 @@
 namespace culvert::stack {
 namespace {
 
-constexpr size_t kEthHeaderBytes = 14;
-constexpr size_t kFrameOverheadBytes = 18;  // Ethernet header + one VLAN tag
+using backends::kEthHeaderBytes;
+using backends::kFrameOverheadBytes;
 constexpr size_t kBurstFrames = 32;
 
 ip4_addr_t to_lwip(const Ipv4Address& a) {

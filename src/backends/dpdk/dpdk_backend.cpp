@@ -33,14 +33,8 @@
 namespace culvert::backends {
 namespace {
 
-constexpr size_t kEthHeaderBytes = 14;
-constexpr size_t kFrameOverheadBytes = 18;  // Ethernet header + one VLAN tag
 constexpr uint16_t kMaxBurst = 64;
 constexpr uint16_t kMaxQueues = 64;
-constexpr uint16_t kEtherTypeIpv4 = 0x0800;
-constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
-constexpr uint16_t kEtherTypeVlan = 0x8100;
-constexpr uint8_t kProtoTcp = 6;
 constexpr uint64_t kReconnectIntervalNs = 1000000000ull;
 
 // Lent receive buffers not yet given back. Only the stack thread lends and releases.
@@ -290,7 +284,7 @@ bool DpdkBackend::Impl::verify_in_software(rte_mbuf* m, bool check_ip, bool chec
         if (ihl < sizeof(rte_ipv4_hdr) || total < ihl || len < l2 + total) return false;
         ++rx_checksum_software;
         if (check_ip && rte_ipv4_cksum(ip) != 0) return false;
-        if (check_tcp && ip->next_proto_id == kProtoTcp) {
+        if (check_tcp && ip->next_proto_id == kIpProtoTcp) {
             // A fragment's TCP checksum covers bytes in other frames: nothing can verify it
             // here, and lwIP trusts us. Linux sends TCP with DF; such frames are dropped.
             if ((rte_be_to_cpu_16(ip->fragment_offset) &
@@ -304,7 +298,7 @@ bool DpdkBackend::Impl::verify_in_software(rte_mbuf* m, bool check_ip, bool chec
     if (ether_type == kEtherTypeIpv6 && check_tcp) {
         if (len < l2 + sizeof(rte_ipv6_hdr)) return false;
         const auto* ip6 = reinterpret_cast<const rte_ipv6_hdr*>(data + l2);
-        if (ip6->proto != kProtoTcp)
+        if (ip6->proto != kIpProtoTcp)
             return true;  // extension headers: lwIP's TCP check is off,
                           // but lwIP itself only takes TCP right after
                           // the fixed header or after ext headers it parses
@@ -338,7 +332,7 @@ void DpdkBackend::Impl::prepare_offloads(rte_mbuf* m) {
         }
         const bool fragment = (rte_be_to_cpu_16(ip->fragment_offset) &
                                (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0;
-        if (tx_csum_tcp && ip->next_proto_id == kProtoTcp && !fragment &&
+        if (tx_csum_tcp && ip->next_proto_id == kIpProtoTcp && !fragment &&
             len >= l2 + ihl + sizeof(rte_tcp_hdr)) {
             m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_TCP_CKSUM;
             auto* tcp = reinterpret_cast<rte_tcp_hdr*>(data + l2 + ihl);
@@ -349,7 +343,7 @@ void DpdkBackend::Impl::prepare_offloads(rte_mbuf* m) {
     if (ether_type == kEtherTypeIpv6 && tx_csum_tcp &&
         len >= l2 + sizeof(rte_ipv6_hdr) + sizeof(rte_tcp_hdr)) {
         auto* ip6 = reinterpret_cast<rte_ipv6_hdr*>(data + l2);
-        if (ip6->proto != kProtoTcp) return;  // lwIP puts no extension header before TCP
+        if (ip6->proto != kIpProtoTcp) return;  // lwIP puts no extension header before TCP
         m->l2_len = l2;
         m->l3_len = sizeof(rte_ipv6_hdr);
         m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;

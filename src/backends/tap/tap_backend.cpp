@@ -31,9 +31,6 @@ void require(bool ok, const char* what) {
     }
 }
 
-constexpr size_t kEthHeaderBytes = 14;
-// Ethernet header plus one VLAN tag: the longest frame for an MTU is mtu + 18.
-constexpr size_t kFrameOverheadBytes = 18;
 constexpr size_t kMaxPoolFrames = 4096;
 // With offloads the kernel may hand us a TCP super-frame as long as a frame length can say.
 constexpr size_t kMaxCoalescedFrameBytes = 65535;
@@ -58,9 +55,6 @@ constexpr uint8_t kVnetGsoNone = 0;
 constexpr uint8_t kVnetGsoTcpv4 = 1;
 constexpr uint8_t kVnetGsoTcpv6 = 4;
 constexpr uint8_t kVnetGsoEcn = 0x80;
-constexpr uint16_t kEtherTypeIpv4 = 0x0800;
-constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
-constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kIpv6Fragment = 44;
 constexpr size_t kTcpChecksumOffset = 16;
 
@@ -91,7 +85,7 @@ std::optional<TcpView> parse_tcp(const std::byte* f, size_t len) {
     if (type == kEtherTypeIpv4) {
         const size_t ihl = (std::to_integer<size_t>(ip[0]) & 0xf) * 4;
         const uint16_t total = load_be16(ip + 2);
-        if (std::to_integer<uint8_t>(ip[9]) != kProtoTcp || (load_be16(ip + 6) & 0x3fff) != 0 ||
+        if (std::to_integer<uint8_t>(ip[9]) != kIpProtoTcp || (load_be16(ip + 6) & 0x3fff) != 0 ||
             ihl < 20 || total < ihl + 20 || kEthHeaderBytes + total > len)
             return std::nullopt;
         for (size_t i = 12; i < 20; i += 2) v.address_sum += load_be16(ip + i);
@@ -99,7 +93,7 @@ std::optional<TcpView> parse_tcp(const std::byte* f, size_t len) {
         l4_len = total - ihl;
     } else if (type == kEtherTypeIpv6) {
         const uint16_t payload = load_be16(ip + 4);
-        if (std::to_integer<uint8_t>(ip[6]) != kProtoTcp || payload < 20 ||
+        if (std::to_integer<uint8_t>(ip[6]) != kIpProtoTcp || payload < 20 ||
             kEthHeaderBytes + 40 + payload > len)
             return std::nullopt;
         for (size_t i = 8; i < 40; i += 2) v.address_sum += load_be16(ip + i);
@@ -122,7 +116,7 @@ std::optional<TcpView> parse_tcp(const std::byte* f, size_t len) {
 // The pseudo-header sum (folded, not complemented) that Linux expects in the checksum field
 // of a CHECKSUM_PARTIAL packet whose TCP header and payload are l4_bytes long.
 uint16_t pseudo_header_sum(const TcpView& v, size_t l4_bytes) {
-    uint32_t sum = v.address_sum + kProtoTcp + static_cast<uint32_t>(l4_bytes >> 16) +
+    uint32_t sum = v.address_sum + kIpProtoTcp + static_cast<uint32_t>(l4_bytes >> 16) +
                    static_cast<uint32_t>(l4_bytes & 0xffff);
     while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
     return static_cast<uint16_t>(sum);
