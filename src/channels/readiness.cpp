@@ -144,6 +144,12 @@ int Readiness::unblock_writable() {
     return 0;
 }
 
+int Readiness::unblock_writable_wait(int timeout_ms) {
+    CULVERT_CHANNELS_ASSERT(app_fd_ >= 0);
+    if (const int error = unblock_writable(); error != 0) return error;
+    return wait_fd(app_fd_, POLLOUT, timeout_ms);
+}
+
 int Readiness::signal_eof() {
     CULVERT_CHANNELS_ASSERT(shared_ != nullptr);
     if (::shutdown(peer_fd_, SHUT_WR) != 0) return errno;

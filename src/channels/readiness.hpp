@@ -46,6 +46,11 @@ class Readiness {
     // filler queued in peer_fd at that moment (not more: filler written later belongs to the
     // next block) so that app_fd becomes writable. Never sleeps.
     int unblock_writable();
+    // Client, when app_fd must poll writable as the call returns (connect, shutdown(SHUT_WR)):
+    // unblock_writable(), and if the server took the flag first, wait until its drain of the
+    // filler (which never sleeps: timeout_ms is only a guard) has restored POLLOUT.
+    // 0, ETIMEDOUT or errno.
+    int unblock_writable_wait(int timeout_ms);
     // The peer finished sending / the connection was reset: shutdown(peer_fd, SHUT_WR) gives
     // app_fd POLLIN|POLLRDHUP for good (EOF), as Linux TCP after a FIN.
     int signal_eof();

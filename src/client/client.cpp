@@ -6,7 +6,6 @@
 #include "channels/protocol.hpp"
 #include "channels/segment.hpp"
 #include "channels/socket_channel.hpp"
-#include "channels/wait_fd.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -187,13 +186,8 @@ void block_writable_checked(channels::Readiness& ready, int app_fd) {
 }
 
 // A connect() or shutdown(SHUT_WR) that returns leaves the fd writable (a select right
-// after it says so), as on Linux. Takes the tx_blocked flag itself or, when culvertd took it
-// first (on_connected, or ring space freed), waits for culvertd's drain of the filler to end:
-// that drain never sleeps, so the bound is only a guard.
-void unblock_writable_now(channels::Readiness& ready) {
-    ready.unblock_writable();
-    channels::wait_fd(ready.app_fd(), POLLOUT, 1000);
-}
+// after it says so), as on Linux: Readiness::unblock_writable_wait with this guard.
+constexpr int kWritableWaitMs = 1000;
 
 }  // namespace
 
@@ -597,7 +591,7 @@ Result<void> Client::connect(int fd, const sockaddr* addr, socklen_t len) {
     s->ready.block_writable();
     auto r = impl_->simple_call(Op::connect, s->id, [&](channels::Request& q) { q.addr = w; });
     if (r || r.error() != EINPROGRESS) {
-        unblock_writable_now(s->ready);
+        s->ready.unblock_writable_wait(kWritableWaitMs);
         if (!r) return std::unexpected(r.error());
         return {};
     }
@@ -610,7 +604,7 @@ Result<void> Client::connect(int fd, const sockaddr* addr, socklen_t len) {
         }
         if (now & channels::kConnected) {
             // culvertd publishes the state before it unblocks POLLOUT.
-            unblock_writable_now(s->ready);
+            s->ready.unblock_writable_wait(kWritableWaitMs);
             return {};
         }
         if (auto wr = impl_->wait(*s, POLLOUT, timeout_of(s->sndtimeo_ms)); !wr)
@@ -630,7 +624,8 @@ Result<void> Client::shutdown(int fd, int how) {
     }
     if (how != SHUT_RD) {
         s->shut_wr = true;
-        unblock_writable_now(s->ready);  // writes fail with EPIPE at once: "writable"
+        // Writes fail with EPIPE at once: "writable".
+        s->ready.unblock_writable_wait(kWritableWaitMs);
     }
     return {};
 }

@@ -14,6 +14,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <memory>
 #include <thread>
 
@@ -139,6 +140,26 @@ TEST(Readiness, ClientCanUnblockItself) {
     EXPECT_EQ(poll_now(p.app.get()) & POLLOUT, 0);
     ASSERT_EQ(p.client.unblock_writable(), 0);  // it found room after all
     EXPECT_EQ(poll_now(p.app.get()), POLLOUT);
+}
+
+TEST(Readiness, UnblockWaitReturnsOnlyOnceTheServersDrainHasRestoredPollOut) {
+    // culvertd took the flag first (connection established) and is still draining the filler:
+    // the client's unblock_writable() has nothing to do, yet its connect() must not return
+    // before app_fd is writable (CI saw POLLOUT missing right after connect()).
+    Pair p;
+    ASSERT_EQ(p.client.block_writable(), 0);
+    ASSERT_EQ(p.shared->tx_blocked.exchange(0), 1u);  // the server's half of unblock_writable
+    std::thread drain([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        char sink[4096];
+        while (::recv(p.peer.get(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
+        }
+    });
+    EXPECT_EQ(p.client.unblock_writable(), 0);
+    EXPECT_EQ(poll_now(p.app.get()) & POLLOUT, 0) << "the race this test is about did not happen";
+    EXPECT_EQ(p.client.unblock_writable_wait(2000), 0);
+    EXPECT_EQ(poll_now(p.app.get()), POLLOUT) << "returned before the drain ended";
+    drain.join();
 }
 
 TEST(Readiness, EofGivesPollInAndRdHupForGood) {
